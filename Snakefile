@@ -1,0 +1,22 @@
+# The CIFAR-10 ablation and BatchNorm study (../shared/seed/project2-report.md) as one workflow:
+#   snakemake --cores all                                   the full study on CIFAR-10
+#   snakemake --cores all --configfile config/smoke.yaml    the same studies, tiny, on synthetic data
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "report/report.html",
+    default_target: True

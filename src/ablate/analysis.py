@@ -1,0 +1,144 @@
+"""Tables from run directories: study membership, per-study summaries (T2, T3), Table 1, published values."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+MEMBER_COLUMNS = ["study", "variant", "seed", "run", "run_dir"]
+
+
+def write_study_runs(rows: Sequence[Mapping], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(list(rows), columns=MEMBER_COLUMNS).to_csv(out, index=False)
+
+
+def read_members(runs_csv: Path) -> pd.DataFrame:
+    return pd.read_csv(runs_csv, dtype={"variant": str, "study": str})
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def histories(runs_csv: Path) -> pd.DataFrame:
+    """Every epoch of every member of a study: the history columns plus variant, seed and run."""
+    frames = []
+    for member in read_members(runs_csv).itertuples():
+        history = pd.read_csv(Path(member.run_dir) / "history.csv")
+        frames.append(history.assign(variant=member.variant, seed=member.seed, run=member.run))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def member_results(runs_csv: Path) -> pd.DataFrame:
+    """One row per member: what its config says and what its metrics say."""
+    rows = []
+    for member in read_members(runs_csv).itertuples():
+        run_dir = Path(member.run_dir)
+        config, metrics = _read_json(run_dir / "config.json"), _read_json(run_dir / "metrics.json")
+        rows.append({
+            "variant": member.variant, "seed": member.seed, "run": member.run, "model": config["model"],
+            "parameters": metrics["parameters"], "epochs": config["epochs"], "batch_size": config["batch_size"],
+            "optimizer": config["optimizer"]["name"], "lr": config["optimizer"]["lr"], "loss": config["loss"],
+            "activation": config["activation"], "seconds_per_epoch": metrics["seconds_per_epoch"],
+            "images_per_second": metrics["images_per_second"], "best_test_acc": metrics["best_test_acc"],
+            "final_test_acc": metrics["final_test_acc"], "best_test_loss": metrics["best_test_loss"],
+            "diverged": metrics["diverged"], "diverged_step": metrics["diverged_step"],
+            "epochs_completed": metrics["epochs_completed"], "device": metrics["device"],
+        })
+    return pd.DataFrame(rows)
+
+
+def study_summary(runs_csv: Path) -> pd.DataFrame:
+    """Per variant, in config order: settings, size, speed and accuracy (mean over seeds)."""
+    results = member_results(runs_csv)
+    order = list(dict.fromkeys(results["variant"]))
+    fixed = ["model", "parameters", "epochs", "batch_size", "optimizer", "lr", "loss", "activation"]
+    measured = ["seconds_per_epoch", "images_per_second", "best_test_acc", "final_test_acc", "best_test_loss"]
+    grouped = results.groupby("variant", sort=False)
+    summary = grouped[fixed].first().join(grouped[measured].mean())
+    summary["seeds"] = grouped["seed"].count()
+    summary["diverged"] = grouped["diverged"].sum().astype(int)
+    summary["diverged_step"] = grouped["diverged_step"].min()
+    summary["runs"] = grouped["run"].agg(" ".join)
+    return summary.loc[order].reset_index()
+
+
+def write_study_summary(runs_csv: Path, out: Path) -> None:
+    study_summary(runs_csv).to_csv(out, index=False)
+
+
+def hyperparameters(config: Mapping) -> list[tuple[str, str]]:
+    """Table 1: the settings of one run, in the words of the original report."""
+    optimizer = config["optimizer"]
+    extras = ", ".join(f"{k}={v}" for k, v in optimizer.items() if k not in ("name", "lr", "weight_decay"))
+    scheduler = config["scheduler"]
+    return [
+        ("model", config["model"]),
+        ("epochs", str(config["epochs"])),
+        ("batch size", str(config["batch_size"])),
+        ("learning rate", f"{optimizer['lr']:g}"),
+        ("weight decay", f"{optimizer.get('weight_decay', 0.0):g}"),
+        ("activation function", config["activation"]),
+        ("optimizer", f"{optimizer['name']} ({extras})" if extras else optimizer["name"]),
+        ("learning-rate schedule", ", ".join(f"{k}={v}" for k, v in scheduler.items()) if len(scheduler) > 1
+         else scheduler["name"]),
+        ("loss", config["loss"]),
+        ("data augmentation", "random crop (padding 4) + horizontal flip" if config["augment"] else "none"),
+        ("dropout probability", f"{config['dropout']:g}" if config["dropout"] else "no dropout"),
+        ("normalisation", f"mean {config['normalize']['mean']}, std {config['normalize']['std']}"),
+        ("precision policy", config["precision"]),
+        ("seed", str(config["seed"])),
+        ("dataset", f"{config['dataset']['id']} (train {config['dataset']['train_samples'] or 'all'}, "
+                    f"test {config['dataset']['test_samples'] or 'all'})"),
+    ]
+
+
+def write_hyperparameters(run_config: Path, out: Path) -> None:
+    rows = hyperparameters(_read_json(run_config))
+    pd.DataFrame(rows, columns=["hyperparameter", "value"]).to_csv(out, index=False)
+
+
+def reproduced_value(spec: Mapping, runs_csv: Path) -> float | None:
+    """The reproduction's counterpart of one published number (see config/published.yaml)."""
+    members = read_members(runs_csv)
+    members = members[members["variant"] == str(spec["variant"])]
+    if members.empty:
+        return None
+    metric = spec["metric"]
+    if metric in ("test_acc_at_epoch", "test_loss_at_epoch"):
+        values = []
+        for member in members.itertuples():
+            history = pd.read_csv(Path(member.run_dir) / "history.csv")
+            row = history[history["epoch"] == spec["epoch"]]
+            if not row.empty:
+                values.append(float(row[metric.removesuffix("_at_epoch")].iloc[0]))
+        return sum(values) / len(values) if values else None
+    values = [_read_json(Path(run_dir) / "metrics.json")[metric] for run_dir in members["run_dir"]]
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return sum(values) / len(values) if values else None
+
+
+def published_comparison(published: Sequence[Mapping], runs_csvs: Mapping[str, Path]) -> list[dict]:
+    """Every published number beside ours; published losses are converted to per-sample means."""
+    rows = []
+    for entry in published:
+        compare = entry["compare"]
+        value = float(entry["value"])
+        converted = value * float(entry.get("scale", 1.0))
+        runs_csv = runs_csvs.get(compare["study"])
+        ours = reproduced_value(compare, runs_csv) if runs_csv else None
+        if ours is not None and compare["metric"] == "parameters":
+            ours /= 1e6
+        rows.append({
+            "section": str(entry["section"]), "quantity": entry["quantity"], "source": entry["source"],
+            "published": value, "published_per_sample": converted if "scale" in entry else None,
+            "reproduced": ours, "unit": entry.get("unit", ""),
+            "where": f"{compare['study']}/{compare['variant']}" + (f" epoch {compare['epoch']}" if "epoch" in compare else ""),
+            "difference": None if ours is None else ours - converted,
+        })
+    return rows

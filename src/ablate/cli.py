@@ -1,0 +1,172 @@
+"""`python -m ablate <command>`: the commands people run (models, plan) and the steps the workflow runs.
+
+Workflow rules call these commands from `shell:` rather than `script:` on purpose: Snakemake reruns
+every job of a `script:` rule whose script file is newer than its outputs (a `git pull` or a plain
+touch does that), which would retrain the whole study. Each command parses its arguments and hands
+them to the library; nothing else happens here. torch is imported only by the commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ablate.config import ConfigError
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ablate.models import MODELS, build_model, parameter_count
+
+    width = max(map(len, MODELS))
+    for name in MODELS:
+        print(f"{name:<{width}}  {parameter_count(build_model(name))}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ablate.config import read_config_files, validated
+    from ablate.plan import make_plan
+
+    files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
+    plan = make_plan(validated(read_config_files(files), check_paths=False))
+    rows = [m.row() for m in plan.members]
+    headers = ("study", "variant", "seed", "run_dir")
+    widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h) for h in headers]
+    for cells in [headers, *([str(r[h]) for h in headers] for r in rows)]:
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+    variants = sum(len(s.variants) for s in plan.studies.values())
+    print(f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
+          f"{len(plan.runs)} unique runs to train")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from ablate.data import prepare
+
+    prepare(json.loads(args.identity), args.root, args.download, Path(args.out))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ablate.train import Runtime, train_run
+
+    log_file = open(args.log, "a") if args.log else None  # noqa: SIM115 - lives as long as the run
+
+    def log(line: str) -> None:
+        for stream in (log_file, sys.stderr):
+            if stream is not None:
+                print(line, file=stream, flush=True)
+
+    runtime = Runtime(device=args.device, threads=args.threads, compile=args.compile,
+                      eval_batch_size=args.eval_batch_size, data_root=args.data_root)
+    train_run(json.loads(args.run_config), args.run_dir, runtime, log)
+    return 0
+
+
+def cmd_study_runs(args: argparse.Namespace) -> int:
+    from ablate.analysis import write_study_runs
+
+    write_study_runs(json.loads(args.rows), Path(args.out))
+    return 0
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from ablate.figures import study_curves
+
+    study_curves(Path(args.runs), Path(args.out), title=args.title)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from ablate.analysis import write_study_summary
+
+    write_study_summary(Path(args.runs), Path(args.out))
+    return 0
+
+
+def cmd_hyperparameters(args: argparse.Namespace) -> int:
+    from ablate.analysis import write_hyperparameters
+
+    write_hyperparameters(Path(args.run_config), Path(args.out))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ablate.report import render_report
+
+    render_report(json.loads(args.spec), Path(args.out))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m ablate", description=__doc__.split("\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="every model with its exact parameter count").set_defaults(func=cmd_models)
+
+    p = sub.add_parser("plan", help="the run table of a config: study, variant, seed, run directory")
+    p.add_argument("--configfile", action="append", default=[],
+                   help=f"merged over {DEFAULT_CONFIG}, as snakemake --configfile does (repeatable)")
+    p.add_argument("--default-config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("data", help="(workflow) fetch/verify a dataset and write its manifest")
+    p.add_argument("--identity", required=True, help="the dataset identity (JSON)")
+    p.add_argument("--root", required=True)
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("train", help="(workflow) train or resume one run")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--run-config", required=True, help="the resolved run config (JSON)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--eval-batch-size", type=int, default=1000)
+    p.add_argument("--data-root", default="resources/data")
+    p.add_argument("--log", default=None, help="append one line per epoch here (and to stderr)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("study-runs", help="(workflow) write a study's variant -> run table")
+    p.add_argument("--rows", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_study_runs)
+
+    p = sub.add_parser("curves", help="(workflow) train/test loss and accuracy per epoch of a study")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--title", default="")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_curves)
+
+    p = sub.add_parser("summary", help="(workflow) per-variant table of a study (T2, T3)")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("hyperparameters", help="(workflow) Table 1 from a run's config.json")
+    p.add_argument("--run-config", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_hyperparameters)
+
+    p = sub.add_parser("report", help="(workflow) render report/report.html")
+    p.add_argument("--spec", required=True, help="what the report holds (JSON)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `python -m ablate plan | head` ends quietly
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2

@@ -1,0 +1,50 @@
+"""Figures of the report (matplotlib, no display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ablate.analysis import histories, member_results  # noqa: E402
+
+PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"),
+          ("train_acc", "train accuracy (%)"), ("test_acc", "test accuracy (%)"))
+
+
+def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
+    """Train/test loss and accuracy per epoch, one line per variant: the mean over seeds with a min-max band."""
+    epochs = histories(runs_csv)
+    results = member_results(runs_csv)
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    for variant in dict.fromkeys(results["variant"]):
+        rows = results[results["variant"] == variant]
+        label = variant
+        if rows["diverged"].any():
+            label += f" (diverged at step {int(rows['diverged_step'].min())})"
+        curve = epochs[epochs["variant"] == variant] if not epochs.empty else pd.DataFrame()
+        for ax, (column, _) in zip(axes.flat, PANELS, strict=True):
+            if curve.empty:
+                ax.plot([], [], label=label)  # keeps colours and the legend in step
+                continue
+            stats = curve.groupby("epoch")[column].agg(["mean", "min", "max"])
+            (line,) = ax.plot(stats.index, stats["mean"], label=label, marker="o" if len(stats) < 12 else None,
+                              markersize=3)
+            if curve["seed"].nunique() > 1:
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2)
+    for ax, (_, name) in zip(axes.flat, PANELS, strict=True):
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0, 1].legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

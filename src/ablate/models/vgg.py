@@ -1,0 +1,54 @@
+"""VGG-A (Simonyan & Zisserman's configuration A) for 32x32 inputs, with optional BatchNorm and dropout."""
+
+from torch import nn
+
+from ablate.components import activation
+
+# "M" is a 2x2 max-pool; numbers are 3x3 conv widths
+STAGES = {
+    "vgg_a": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "vgg_a_light": (16, "M", 32, "M"),
+}
+CLASSIFIER = {"vgg_a": (512 * 1 * 1, 512, 512), "vgg_a_light": (32 * 8 * 8, 128, 128)}
+
+
+class VGG(nn.Module):
+    def __init__(self, layout: str, batch_norm: bool, act: str = "relu", dropout: float = 0.0,
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in STAGES[layout]:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+                continue
+            layers.append(nn.Conv2d(channels, item, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(item))
+            layers.append(activation(act))
+            channels = item
+        self.features = nn.Sequential(*layers)
+        widths = CLASSIFIER[layout]
+        head: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+            head += [nn.Dropout(dropout), nn.Linear(fan_in, fan_out), activation(act)]
+        # the probes (grad_change, beta) read the gradient of this last linear layer
+        head += [nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)]
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+VARIANTS = {  # name -> (layout, batch_norm)
+    "vgg_a": ("vgg_a", False),
+    "vgg_a_light": ("vgg_a_light", False),
+    "vgg_a_dropout": ("vgg_a", False),
+    "vgg_a_bn": ("vgg_a", True),
+    "vgg_a_bn_dropout": ("vgg_a", True),
+}
+
+
+def vgg(name: str, act: str = "relu", dropout: float = 0.0, num_classes: int = 10) -> VGG:
+    layout, batch_norm = VARIANTS[name]
+    return VGG(layout, batch_norm, act, dropout, num_classes)

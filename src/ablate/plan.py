@@ -1,0 +1,193 @@
+"""Studies -> runs: resolve every variant and seed, hash it, share identical runs across studies."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate import TRAINING_CODE_VERSION, catalog
+from ablate.config import ConfigError, check, coerce_numbers, merge, schema
+
+RUNS_DIR = "results/runs"
+STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid")
+SYNTHETIC_SIZES = {"train_samples": 50_000, "test_samples": 10_000}
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    config: dict
+
+    @property
+    def dir(self) -> str:
+        return f"{RUNS_DIR}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Member:
+    study: str
+    variant: str
+    seed: int
+    run_id: str
+
+    def row(self) -> dict[str, Any]:
+        return {"study": self.study, "variant": self.variant, "seed": self.seed,
+                "run": self.run_id, "run_dir": f"{RUNS_DIR}/{self.run_id}"}
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    variants: list[str]
+    table: str = ""
+    figure: str = ""
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return list(dict.fromkeys(m.run_id for m in self.members))
+
+
+@dataclass
+class Plan:
+    runs: dict[str, Run]
+    studies: dict[str, Study]
+
+    @property
+    def members(self) -> list[Member]:
+        return [m for study in self.studies.values() for m in study.members]
+
+    def run_of(self, study: str, variant: str, seed: int) -> Run:
+        for member in self.studies[study].members:
+            if member.variant == variant and member.seed == seed:
+                return self.runs[member.run_id]
+        raise KeyError(f"{study}/{variant}/seed {seed}")
+
+
+def expand_dotted(overrides: Mapping) -> dict:
+    """{"optimizer.lr": 0.1} -> {"optimizer": {"lr": 0.1}}, merged with the undotted keys."""
+    nested: dict = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node: dict = {}
+        leaf = node
+        for part in parts[:-1]:
+            leaf[part] = {}
+            leaf = leaf[part]
+        leaf[parts[-1]] = value
+        nested = merge(nested, node)
+    return nested
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(data: Any, length: int = 10) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:length]
+
+
+def dataset_identity(dataset: Mapping) -> dict:
+    """What about the data changes results; root and download do not."""
+    name = dataset["name"]
+    ident = dataset["id"] or (Path(dataset["root"]).resolve().name if name == "image_folder" else name)
+    identity = {"name": name, "id": ident,
+                "train_samples": dataset["train_samples"], "test_samples": dataset["test_samples"]}
+    if name == "synthetic":
+        identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
+    return identity
+
+
+def _canonical(run: dict) -> dict:
+    """Fill model-dependent defaults and drop settings the chosen components never read."""
+    if run.get("dropout") is None:
+        run["dropout"] = catalog.MODELS.get(run["model"], 0.0)
+    run["optimizer"] = {k: v for k, v in run["optimizer"].items()
+                        if k == "name" or k in catalog.OPTIMIZERS.get(run["optimizer"]["name"], ())}
+    run["scheduler"] = {k: v for k, v in run["scheduler"].items()
+                        if k == "name" or k in catalog.SCHEDULERS.get(run["scheduler"]["name"], ())}
+    if "line_search" not in run["probes"]:
+        run.pop("probe_every")
+        run.pop("line_search")
+    return coerce_numbers(run, schema()["$defs"]["run"])
+
+
+def variant_name(assignment: Mapping[str, Any]) -> str:
+    """A readable name for one grid point, e.g. {"model": "vgg_a", "optimizer.lr": 0.001} -> vgg_a-lr0.001."""
+    parts = []
+    for key, value in assignment.items():
+        text = "_".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(text if key == "model" else f"{key.rsplit('.', 1)[-1]}{text}")
+    name = re.sub(r"[^a-z0-9_.-]+", "_", "-".join(parts).lower())
+    return name if re.match(r"[a-z0-9]", name) else f"v{name}"
+
+
+def study_variants(name: str, study: Mapping) -> dict[str, dict]:
+    if "variants" in study:
+        return {v: expand_dotted(o) for v, o in study["variants"].items()}
+    keys = list(study["grid"])
+    variants = {}
+    for values in itertools.product(*(study["grid"][k] for k in keys)):
+        assignment = dict(zip(keys, values, strict=True))
+        variants[variant_name(assignment)] = expand_dotted(assignment)
+    if len(variants) != len(list(itertools.product(*study["grid"].values()))):
+        raise ConfigError(f"config error at studies.{name}.grid: two grid points get the same variant name")
+    return variants
+
+
+def resolve(config: Mapping, study_name: str, variant: Mapping, seed: int) -> dict:
+    """defaults <- recipe <- study base <- variant <- overrides <- seed, in canonical form."""
+    study = config["studies"][study_name]
+    run = copy.deepcopy(config["defaults"])
+    recipe = study.get("recipe")
+    if recipe is not None:
+        if recipe not in config["recipes"]:
+            raise ConfigError(f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}; "
+                              f"known: {', '.join(config['recipes']) or 'none'}")
+        run = merge(run, config["recipes"][recipe])
+    run = merge(run, {k: v for k, v in study.items() if k not in STUDY_KEYS})
+    run = merge(run, variant)
+    run = merge(run, config["overrides"])
+    run = _canonical(run)
+    run.update(seed=seed, dataset=dataset_identity(config["dataset"]), code_version=TRAINING_CODE_VERSION)
+    return run
+
+
+def make_plan(config: Mapping) -> Plan:
+    """The run table of a validated config (see ablate.config.validated)."""
+    runs: dict[str, Run] = {}
+    studies: dict[str, Study] = {}
+    for name, study in config["studies"].items():
+        variants = study_variants(name, study)
+        entry = Study(name=name, title=study.get("title") or name, variants=list(variants),
+                      table=study.get("table", ""), figure=study.get("figure", ""))
+        for variant, overrides in variants.items():
+            where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
+            check(overrides, "run", where)
+            for seed in config["seeds"]:
+                resolved = resolve(config, name, overrides, seed)
+                check(resolved, "run", where)
+                run_id = f"{resolved['model']}-{config_hash(resolved)}"
+                runs.setdefault(run_id, Run(run_id, resolved))
+                entry.members.append(Member(name, variant, seed, run_id))
+        studies[name] = entry
+    plan = Plan(runs=runs, studies=studies)
+    _check_report_refs(config, plan)
+    return plan
+
+
+def _check_report_refs(config: Mapping, plan: Plan) -> None:
+    ref = config["report"]["hyperparameters"]
+    if not plan.studies:
+        return
+    if ref["study"] not in plan.studies or ref["variant"] not in plan.studies[ref["study"]].variants:
+        raise ConfigError(f"config error at report.hyperparameters: no study {ref['study']!r} with variant "
+                          f"{ref['variant']!r}; studies: {', '.join(plan.studies)}")

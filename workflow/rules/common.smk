@@ -1,0 +1,70 @@
+# The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
+# no side effects). Input functions below only look things up in it.
+import os
+from pathlib import Path
+
+from ablate.config import validated
+from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan
+
+# schema validation with defaults (config/schema.yaml); a bad config stops here with one message
+config.update(validated(config))
+PLAN = make_plan(config)
+DATASET = dataset_identity(config["dataset"])
+DATASET_MANIFEST = f"results/data/{DATASET['name']}-{config_hash(DATASET)}.json"
+
+
+wildcard_constraints:
+    run=r"[a-z0-9_]+-[0-9a-f]{10}",
+    study=r"[a-z0-9][a-z0-9_.-]*",
+
+
+def uses_cuda():
+    device = config["execution"]["device"]
+    return device == "cuda" or (device == "auto" and Path("/proc/driver/nvidia/version").exists())
+
+
+def run_config_json(wildcards):
+    return canonical_json(PLAN.runs[wildcards.run].config)
+
+
+def study_files(name, wildcards):
+    """One file of every run of a study, e.g. study_files("history.csv", wildcards)."""
+    return [f"{RUNS_DIR}/{run}/{name}" for run in PLAN.studies[wildcards.study].run_ids]
+
+
+def study_members_json(wildcards):
+    return canonical_json([m.row() for m in PLAN.studies[wildcards.study].members])
+
+
+def hyperparameters_run():
+    ref = config["report"]["hyperparameters"]
+    return PLAN.run_of(ref["study"], ref["variant"], config["seeds"][0])
+
+
+def report_spec():
+    """Everything the report shows, by path; the report rule's inputs are the same paths."""
+    ref = config["report"]["hyperparameters"]
+    return {
+        "title": config["report"]["title"],
+        "config_hash": config_hash(config),
+        "studies": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "table": s.table,
+                "figure": s.figure,
+                "runs": f"results/studies/{s.name}/runs.csv",
+                "summary": f"results/studies/{s.name}/summary.csv",
+                "curves": f"results/studies/{s.name}/curves.png",
+            }
+            for s in PLAN.studies.values()
+        ],
+        "hyperparameters": {
+            "table": "results/tables/hyperparameters.csv",
+            "study": ref["study"],
+            "variant": ref["variant"],
+            "run_dir": hyperparameters_run().dir,
+        },
+        "published": config["report"]["published"],
+        "benchmarks": [f"results/benchmarks/train/{run}.tsv" for run in PLAN.runs],
+    }

@@ -1,0 +1,20 @@
+# One self-contained HTML page with every table and figure, beside the published numbers.
+
+
+rule report:
+    input:
+        runs=expand("results/studies/{study}/runs.csv", study=PLAN.studies),
+        summaries=expand("results/studies/{study}/summary.csv", study=PLAN.studies),
+        curves=expand("results/studies/{study}/curves.png", study=PLAN.studies),
+        hyperparameters="results/tables/hyperparameters.csv",
+        published=config["report"]["published"],
+        metrics=expand(f"{RUNS_DIR}/{{run}}/metrics.json", run=PLAN.runs),
+        benchmarks=expand("results/benchmarks/train/{run}.tsv", run=PLAN.runs),
+    output:
+        "report/report.html",
+    params:
+        spec=canonical_json(report_spec()),
+    log:
+        "results/logs/report.log",
+    shell:
+        "python -m ablate report --spec {params.spec:q} --out {output} > {log} 2>&1"

@@ -1,0 +1,30 @@
+# One job per unique run. A run directory is named by the hash of its resolved config, which includes
+# ablate.TRAINING_CODE_VERSION; nothing else (touching files, moving the data, another device) retrains.
+# The data manifest is `ancient`: re-checking the data never retrains either.
+# Editing the shell command below makes Snakemake retrain every run (its "code" rerun trigger).
+# To retrain on purpose: `snakemake --cores all --forcerun train` (all runs) or delete results/runs/<run>.
+
+
+rule train:
+    input:
+        data=ancient(DATASET_MANIFEST),
+    output:
+        config=f"{RUNS_DIR}/{{run}}/config.json",
+        history=f"{RUNS_DIR}/{{run}}/history.csv",
+        steps=f"{RUNS_DIR}/{{run}}/steps.csv",
+        model=f"{RUNS_DIR}/{{run}}/model.pt",
+        metrics=f"{RUNS_DIR}/{{run}}/metrics.json",
+    params:
+        run_config=run_config_json,
+        compile="--compile" if config["execution"]["compile"] else "",
+    log:
+        "results/logs/train/{run}.log",
+    benchmark:
+        "results/benchmarks/train/{run}.tsv"
+    threads: config["execution"]["train_threads"]
+    resources:
+        gpu=1 if uses_cuda() else 0,
+    shell:
+        "python -m ablate train --run-dir {RUNS_DIR}/{wildcards.run} --run-config {params.run_config:q} "
+        "--device {config[execution][device]} --threads {threads} --data-root {config[dataset][root]:q} "
+        "--eval-batch-size {config[execution][eval_batch_size]} {params.compile} --log {log} 2>> {log}"
