@@ -108,3 +108,8 @@ class _MetricStepper:
 
     def load_state_dict(self, state: dict) -> None:
         self.inner.load_state_dict(state)
+
+
+def scaled(count: int, width: float) -> int:
+    """A layer's channel or unit count under a width multiplier (never below one)."""
+    return max(1, round(count * width))

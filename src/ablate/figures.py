@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ablate.analysis import histories, member_results  # noqa: E402
 
@@ -36,9 +37,15 @@ def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
                               markersize=3)
             if curve["seed"].nunique() > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2)
-    for ax, (_, name) in zip(axes.flat, PANELS, strict=True):
+    for ax, (column, name) in zip(axes.flat, PANELS, strict=True):
         ax.set_title(name)
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        values = epochs[column] if column in epochs else pd.Series(dtype=float)
+        positive = values[values > 0]
+        # a diverging variant's loss would flatten every other curve on a linear axis
+        if column.endswith("loss") and not positive.empty and positive.max() / positive.min() > 100:
+            ax.set_yscale("log")
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     axes[0, 1].legend(fontsize=8, loc="best")

@@ -97,7 +97,7 @@ class Trainer:
         self.dataset = data.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
         torch.manual_seed(config["seed"])
         self.model = build_model(config["model"], config["activation"], config["dropout"],
-                                 num_classes=len(self.dataset.classes)).to(self.device)
+                                 num_classes=len(self.dataset.classes), width=config["width"]).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if runtime.compile else self.model

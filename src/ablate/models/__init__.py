@@ -1,4 +1,4 @@
-"""Model registry: one builder per name; every model takes an activation and a dropout probability."""
+"""Model registry: one builder per name; every model takes an activation, a dropout probability and a width."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(name: str, activation: str = "relu", dropout: float = 0.0, num_classes: int = 10) -> nn.Module:
-    return MODELS[name](act=activation, dropout=dropout, num_classes=num_classes)
+def build_model(name: str, activation: str = "relu", dropout: float = 0.0, num_classes: int = 10,
+                width: float = 1.0) -> nn.Module:
+    """`width` multiplies every hidden channel and unit count (1.0 = the published architecture)."""
+    return MODELS[name](act=activation, dropout=dropout, num_classes=num_classes, width=width)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from ablate.components import activation
+from ablate.components import activation, scaled
 
 
 class BasicBlock(nn.Module):
@@ -54,11 +54,15 @@ def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
 
 
 class ResNet(nn.Module):
-    def __init__(self, block, depths, act: str = "relu", dropout: float = 0.0, num_classes: int = 10) -> None:
+    def __init__(self, block, depths, act: str = "relu", dropout: float = 0.0, num_classes: int = 10,
+                 width: float = 1.0) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), activation(act))
-        stages, in_planes = [], 64
-        for index, (planes, blocks) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
+        widths = [scaled(planes, width) for planes in (64, 128, 256, 512)]
+        in_planes = widths[0]
+        self.stem = nn.Sequential(nn.Conv2d(3, in_planes, 3, padding=1, bias=False), nn.BatchNorm2d(in_planes),
+                                  activation(act))
+        stages = []
+        for index, (planes, blocks) in enumerate(zip(widths, depths, strict=True)):
             layers = []
             for b in range(blocks):
                 layers.append(block(in_planes, planes, 2 if (b == 0 and index > 0) else 1, act))
@@ -84,6 +88,6 @@ DEPTHS = {
 }
 
 
-def resnet(name: str, act: str = "relu", dropout: float = 0.0, num_classes: int = 10) -> ResNet:
+def resnet(name: str, act: str = "relu", dropout: float = 0.0, num_classes: int = 10, width: float = 1.0) -> ResNet:
     block, depths = DEPTHS[name]
-    return ResNet(block, depths, act, dropout, num_classes)
+    return ResNet(block, depths, act, dropout, num_classes, width)

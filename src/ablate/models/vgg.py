@@ -2,19 +2,20 @@
 
 from torch import nn
 
-from ablate.components import activation
+from ablate.components import activation, scaled
 
 # "M" is a 2x2 max-pool; numbers are 3x3 conv widths
 STAGES = {
     "vgg_a": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "vgg_a_light": (16, "M", 32, "M"),
 }
-CLASSIFIER = {"vgg_a": (512 * 1 * 1, 512, 512), "vgg_a_light": (32 * 8 * 8, 128, 128)}
+CLASSIFIER = {"vgg_a": (512, 512), "vgg_a_light": (128, 128)}  # hidden widths of the classifier
+FEATURE_SIDE = {"vgg_a": 1, "vgg_a_light": 8}  # side of the last feature map (32 halved per "M")
 
 
 class VGG(nn.Module):
     def __init__(self, layout: str, batch_norm: bool, act: str = "relu", dropout: float = 0.0,
-                 num_classes: int = 10) -> None:
+                 num_classes: int = 10, width: float = 1.0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = 3
@@ -22,13 +23,14 @@ class VGG(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(2))
                 continue
-            layers.append(nn.Conv2d(channels, item, 3, padding=1))
+            out = scaled(item, width)
+            layers.append(nn.Conv2d(channels, out, 3, padding=1))
             if batch_norm:
-                layers.append(nn.BatchNorm2d(item))
+                layers.append(nn.BatchNorm2d(out))
             layers.append(activation(act))
-            channels = item
+            channels = out
         self.features = nn.Sequential(*layers)
-        widths = CLASSIFIER[layout]
+        widths = (channels * FEATURE_SIDE[layout] ** 2, *(scaled(w, width) for w in CLASSIFIER[layout]))
         head: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             head += [nn.Dropout(dropout), nn.Linear(fan_in, fan_out), activation(act)]
@@ -49,6 +51,6 @@ VARIANTS = {  # name -> (layout, batch_norm)
 }
 
 
-def vgg(name: str, act: str = "relu", dropout: float = 0.0, num_classes: int = 10) -> VGG:
+def vgg(name: str, act: str = "relu", dropout: float = 0.0, num_classes: int = 10, width: float = 1.0) -> VGG:
     layout, batch_norm = VARIANTS[name]
-    return VGG(layout, batch_norm, act, dropout, num_classes)
+    return VGG(layout, batch_norm, act, dropout, num_classes, width)
