@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ablate.config import ConfigError
+from ablate.errors import ConfigError, DataUnavailable
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -167,6 +167,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as error:
-        print(error, file=sys.stderr)
+    except (ConfigError, DataUnavailable) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2

@@ -12,11 +12,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from ablate.errors import ConfigError
+
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
-
-
-class ConfigError(ValueError):
-    """A config problem, with the key that causes it named in the message."""
 
 
 @cache
@@ -57,7 +55,8 @@ def check(instance: Any, ref: str | None = None, where: str = "") -> None:
     errors = list(_validator(ref).iter_errors(instance))
     if not errors:
         return
-    error = best_match(errors)
+    # a bad key inside a study makes its other keys "unevaluated" too; report the bad key itself
+    error = best_match([e for e in errors if e.validator != "unevaluatedProperties"] or errors)
     # oneOf/anyOf wrap the useful error in their context; unwrap unless it is our own study rule
     while error.context and error.validator in ("anyOf", "allOf") and best_match(error.context):
         error = best_match(error.context)

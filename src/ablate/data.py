@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ablate.errors import DataUnavailable
+
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SIZE = 32
@@ -40,10 +42,6 @@ class Dataset:
     train: Split
     test: Split
     classes: tuple[str, ...]
-
-
-class DataUnavailable(RuntimeError):
-    """The data is not where the config says and cannot be fetched; the message says what to do."""
 
 
 def load_dataset(identity: Mapping, root: str | Path, download: bool = False,
@@ -84,10 +82,7 @@ def image_folder(root: str | Path) -> Dataset:
     from PIL import Image
     from torchvision.datasets import ImageFolder
 
-    root = Path(root)
-    folders = {split: ImageFolder(str(root / split)) for split in ("train", "test")}
-    if folders["train"].classes != folders["test"].classes:
-        raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
+    folders = _image_folders(root)
 
     def decode(folder: ImageFolder) -> Split:
         images = torch.empty(len(folder.samples), 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
@@ -103,8 +98,17 @@ def image_folder(root: str | Path) -> Dataset:
     return Dataset(decode(folders["train"]), decode(folders["test"]), tuple(folders["train"].classes))
 
 
+def _image_folders(root: str | Path) -> dict:
+    from torchvision.datasets import ImageFolder
+
+    folders = {split: ImageFolder(str(Path(root) / split)) for split in ("train", "test")}
+    if folders["train"].classes != folders["test"].classes:
+        raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
+    return folders
+
+
 def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 10) -> Dataset:
-    """CIFAR-shaped images whose class shows in a smooth colour pattern, hidden under shifts and noise.
+    """CIFAR-shaped images whose class shows in a smooth colour pattern, under brightness, colour and noise.
 
     Learnable by every model here within a few epochs, yet not at once, so curves have a shape.
     """
@@ -121,8 +125,6 @@ def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 1
             n = len(y)
             x = templates[y] * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen))
             x = x + 0.25 * (torch.rand(n, 3, 1, 1, generator=gen) - 0.5)  # colour cast
-            shifts = torch.randint(-4, 5, (2,), generator=gen).tolist()
-            x = torch.roll(x, shifts=shifts, dims=(2, 3))
             x = x + 0.35 * torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen)
             images[start:start + n] = (x.clamp(0, 1) * 255).round().to(torch.uint8)
         return Split(images, labels)
@@ -205,11 +207,7 @@ def prepare(identity: Mapping, root: str | Path, download: bool, manifest: Path)
         dataset = cifar10(root, download)
         sizes, classes = {"train": len(dataset.train), "test": len(dataset.test)}, dataset.classes
     else:
-        from torchvision.datasets import ImageFolder
-
-        folders = {split: ImageFolder(str(Path(root) / split)) for split in ("train", "test")}
-        if folders["train"].classes != folders["test"].classes:
-            raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
+        folders = _image_folders(root)
         sizes = {split: len(folder.samples) for split, folder in folders.items()}
         classes = tuple(folders["train"].classes)
     used = {split: min(sizes[split], identity[f"{split}_samples"] or sizes[split]) for split in sizes}

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, catalog
-from ablate.config import ConfigError, check, coerce_numbers, merge, schema
+from ablate.config import check, coerce_numbers, merge, schema
+from ablate.errors import ConfigError
 
 RUNS_DIR = "results/runs"
 STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid")

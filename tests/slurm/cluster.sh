@@ -48,9 +48,10 @@ need_root() { [[ $EUID -eq 0 ]] || die "must run as root"; }
 
 # Show the last lines of every given log file (for failure diagnostics).
 show_logs() {
-    local f
+    local f seen=' '
     for f in "$@"; do
-        [[ -f $f ]] || continue
+        [[ -f $f && $seen != *" $f "* ]] || continue
+        seen+="$f "
         printf '\n----- tail %s -----\n' "$f" >&2
         tail -n 40 "$f" >&2 || true
     done
@@ -128,11 +129,13 @@ free_port() {
 # Start "$@" detached (own session, no tty, stdout/stderr to $logfile),
 # record its PID in DIR/pids and set LAST_PID.
 LAST_PID=''
+declare -A OUTFILE=()
 spawn() {
     local logfile=$1
     shift
     setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
     LAST_PID=$!
+    OUTFILE[$LAST_PID]=$logfile
     echo "$LAST_PID" >>"$DIR/pids"
 }
 
@@ -145,11 +148,12 @@ wait_until() {
     local deadline=$((SECONDS + WAIT_TIMEOUT))
     until "$@" >/dev/null 2>&1; do
         if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
-            show_logs "$logfile"
+            # fatal startup errors often only reach stdout/stderr
+            show_logs "$logfile" "${OUTFILE[$pid]:-}"
             die "$what: process $pid died (see $logfile)"
         fi
         if ((SECONDS >= deadline)); then
-            show_logs "$logfile"
+            show_logs "$logfile" "${pid:+${OUTFILE[$pid]:-}}"
             die "$what: not ready after ${WAIT_TIMEOUT}s (see $logfile)"
         fi
         sleep 0.2
@@ -205,7 +209,7 @@ start_munge() {
     # would fork and leave a wrapper process in between).
     spawn "$DIR/log/munged.out" setpriv --reuid=munge --regid=munge \
         --init-groups /usr/sbin/munged -F
-    wait_until munged "$LAST_PID" /var/log/munge/munged.log munge_works
+    wait_until munged "$LAST_PID" "$DIR/log/munged.out" munge_works
     exec 9>&-
 }
 
@@ -388,10 +392,13 @@ cmd_start() {
         export SLURM_CONF=$DIR/slurm.conf
 
         start_munge
+        log "munged ready ($(elapsed "$t0") s)"
         start_mariadb
+        log "mariadbd ready ($(elapsed "$t0") s)"
 
         spawn "$DIR/log/slurmdbd.out" slurmdbd -D
         wait_until slurmdbd "$LAST_PID" "$DIR/log/slurmdbd.log" port_open "$DBD_PORT"
+        log "slurmdbd ready ($(elapsed "$t0") s)"
 
         # Register cluster/account/users before slurmctld connects.
         local users
@@ -403,11 +410,13 @@ cmd_start() {
             die "sacctmgr add account failed"
         sacctmgr_ok add user "$users" Account="$ACCOUNT" DefaultAccount="$ACCOUNT" \
             Cluster="$CLUSTER_NAME" || die "sacctmgr add user failed"
+        log "cluster/account/users registered ($(elapsed "$t0") s)"
 
         spawn "$DIR/log/slurmctld.out" slurmctld -D
         local ctld_pid=$LAST_PID
         wait_until slurmctld "$ctld_pid" "$DIR/log/slurmctld.log" \
             timeout 10 scontrol ping
+        log "slurmctld ready ($(elapsed "$t0") s)"
 
         spawn "$DIR/log/slurmd.out" slurmd -D -N localhost
         wait_until "slurmd (node idle)" "$LAST_PID" "$DIR/log/slurmd.log" node_idle
@@ -441,18 +450,36 @@ our_live_pids() {
     done
 }
 
-# slurmstepd processes (and hence job steps) spawned by this cluster's slurmd.
+# Leftovers of this cluster's jobs: slurmstepd started by our slurmd, and job
+# processes (SLURM_JOB_ID + our ClusterName in their environment).
+# proctrack/linuxproc only follows the parent chain, so a job process that
+# got re-parented to init (e.g. the batch-level snakemake after scancel) is
+# never killed by Slurm itself.
 # (Scans /proc directly: minimal images have no procps/pgrep.)
-our_stepds() {
-    local f pid
-    for f in /proc/[0-9]*/comm; do
-        [[ $(cat "$f" 2>/dev/null) == slurmstepd ]] || continue
-        pid=${f#/proc/}
-        pid=${pid%/comm}
-        tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |
-            grep -qxF "SLURM_CONF=$DIR/slurm.conf" && echo "$pid"
+our_leftovers() {
+    local d pid env
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [[ $pid == "$$" || $pid == "$PPID" ]] && continue
+        # newline-separated, with a leading and trailing newline
+        env=$'\n'$(tr '\0' '\n' 2>/dev/null <"$d/environ")$'\n' || continue
+        if [[ $env == *$'\n'"SLURM_CONF=$DIR/slurm.conf"$'\n'* &&
+            $(<"$d/comm") == slurmstepd ]] 2>/dev/null; then
+            echo "$pid"
+        elif [[ $env == *$'\n'SLURM_JOB_ID=* &&
+            $env == *$'\n'"SLURM_CLUSTER_NAME=$CLUSTER_NAME"$'\n'* ]]; then
+            echo "$pid"
+        fi
     done
     return 0
+}
+
+controller_alive() {
+    local pid
+    for pid in $(our_live_pids); do
+        [[ $(cat "/proc/$pid/comm" 2>/dev/null) == slurmctld ]] && return 0
+    done
+    return 1
 }
 
 cmd_stop() {
@@ -465,8 +492,9 @@ cmd_stop() {
     fi
     pids=$(our_live_pids | paste -sd' ')
     if [[ -n $pids ]]; then
-        # Cancel jobs first so that slurmstepd/job processes go away cleanly.
-        if [[ -f $DIR/slurm.conf ]]; then
+        # Cancel jobs first so that slurmstepd/job processes go away cleanly
+        # (only while slurmctld lives; scancel would wait for it otherwise).
+        if [[ -f $DIR/slurm.conf ]] && controller_alive; then
             SLURM_CONF=$DIR/slurm.conf timeout 5 scancel --quiet \
                 --partition="$PARTITION" >/dev/null 2>&1 || true
         fi
@@ -485,9 +513,9 @@ cmd_stop() {
         fi
     fi
     unlink_etc_conf
-    pids=$(our_stepds | paste -sd' ')
+    pids=$(our_leftovers | paste -sd' ')
     if [[ -n $pids ]]; then
-        log "killing leftover slurmstepd: $pids"
+        log "killing leftover job processes: $pids"
         # shellcheck disable=SC2086
         kill -KILL $pids 2>/dev/null || true
     fi

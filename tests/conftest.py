@@ -1,0 +1,73 @@
+"""Shared helpers: a fresh copy of the workflow to run Snakemake in, and small synthetic run configs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = str(Path(sys.executable).parent)
+
+
+def tool_env() -> dict[str, str]:
+    """The environment the workflow's `python -m ablate ...` shell commands need: this venv first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return env
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The tracked (and not ignored) files of this checkout, as a fresh clone would hold them."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            cwd=REPO, check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the working tree
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, env=tool_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of `snakemake -n` into {rule: count} (empty when nothing is to do)."""
+    counts: dict[str, int] = {}
+    match = re.search(r"Job stats:\n(.*?)\n\s*\n", output + "\n\n", re.S)
+    if not match:
+        return counts
+    for line in match.group(1).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture
+def workflow_dir(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path / "workflow")
+
+
+def synthetic_config(**defaults) -> dict:
+    """A one-study config on a few hundred generated images; `defaults` overrides the run defaults."""
+    return {
+        "dataset": {"name": "synthetic", "train_samples": 256, "test_samples": 128},
+        "defaults": {"batch_size": 32, "epochs": 2, "width": 0.25, **defaults},
+        "studies": {"s": {"variants": {"a": {}}}},
+        "report": {"hyperparameters": {"study": "s", "variant": "a"}},
+    }

@@ -1,0 +1,141 @@
+"""The data pipeline: real CIFAR-10 files (written here), augmentation semantics, batching, synthetic data."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from torchvision.datasets import CIFAR10
+
+from ablate import data
+from ablate.errors import DataUnavailable
+
+
+def _md5(payload: bytes) -> str:
+    return hashlib.md5(payload).hexdigest()
+
+
+@pytest.fixture
+def cifar_archive(tmp_path, monkeypatch):
+    """A small cifar-10-python.tar.gz in the real format; torchvision's MD5 table is pointed at it."""
+    rng = np.random.default_rng(0)
+    files, checksums = {}, {}
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        pixels = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
+        batch = {"batch_label": name, "labels": [int(i) % 10 for i in range(20)], "data": pixels,
+                 "filenames": [f"{name}_{i}.png" for i in range(20)]}
+        files[name] = pickle.dumps(batch, protocol=2)
+    files["batches.meta"] = pickle.dumps({"label_names": list(data.CIFAR10_CLASSES), "num_vis": 3072}, protocol=2)
+    checksums = {name: _md5(payload) for name, payload in files.items()}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, payload in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    archive = buffer.getvalue()
+    monkeypatch.setattr(CIFAR10, "train_list", [[n, checksums[n]] for n in names[:5]])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", checksums["test_batch"]]])
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": checksums["batches.meta"]})
+    monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / data.CIFAR10_ARCHIVE).write_bytes(archive)
+    return root, files
+
+
+def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_path):
+    root, files = cifar_archive
+    dataset = data.cifar10(root, download=True)  # the archive is there: no network needed
+    assert (root / "cifar-10-batches-py" / "test_batch").exists()
+    assert dataset.train.images.shape == (100, 3, 32, 32) and dataset.test.images.shape == (20, 3, 32, 32)
+    assert dataset.train.images.dtype == torch.uint8 and dataset.classes == data.CIFAR10_CLASSES
+    raw = pickle.loads(files["test_batch"])["data"][3]  # row-major: 1024 red, 1024 green, 1024 blue
+    assert torch.equal(dataset.test.images[3], torch.from_numpy(raw.reshape(3, 32, 32)))
+    assert dataset.test.labels[:12].tolist() == [i % 10 for i in range(12)]
+    manifest = data.prepare({"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False,
+                            tmp_path / "manifest.json")
+    assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
+
+
+def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
+    from ablate.train import Runtime, train_run
+
+    root, _ = cifar_archive
+    data.cifar10(root, download=True)
+    from conftest import synthetic_config
+    from ablate.config import validated
+    from ablate.plan import make_plan
+
+    config = synthetic_config(epochs=1)
+    config["dataset"] = {"name": "cifar10", "root": str(root), "download": False}
+    run = next(iter(make_plan(validated(config)).runs.values()))
+    metrics = train_run(run.config, tmp_path / "run", Runtime(threads=1, data_root=str(root)), log=lambda _: None)
+    assert metrics["epochs_completed"] == 1 and not metrics["diverged"]
+
+
+def test_failed_download_says_where_to_put_the_archive(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
+    with pytest.raises(DataUnavailable) as raised:
+        data.cifar10(tmp_path / "nothing", download=True)
+    message = str(raised.value)
+    assert data.CIFAR10_ARCHIVE in message and str(tmp_path / "nothing") in message
+
+
+def test_random_crop_flip_matches_torchvision_semantics():
+    images = torch.arange(5 * 3 * 32 * 32, dtype=torch.int64).remainder(251).add(1).to(torch.uint8)
+    images = images.view(5, 3, 32, 32)
+    generator = torch.Generator().manual_seed(0)
+    seen_offsets, flips = set(), 0
+    for _ in range(40):
+        out = data.random_crop_flip(images, generator)
+        padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
+        for i in range(5):
+            matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
+                       if torch.equal(out[i], (padded[i, :, dy:dy + 32, dx:dx + 32].flip(2) if flip
+                                               else padded[i, :, dy:dy + 32, dx:dx + 32]))]
+            assert len(matches) == 1
+            seen_offsets.add(matches[0][:2])
+            flips += matches[0][2]
+    assert len(seen_offsets) > 60 and 60 < flips < 140  # 200 samples: offsets cover the 9x9 grid, ~half flipped
+
+
+def test_normalizer():
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    normalize = data.Normalizer([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], "cpu")
+    expected = (images.float() / 255 - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    assert torch.allclose(normalize(images), expected, atol=1e-5)
+
+
+def test_an_epoch_visits_every_sample_once_in_seeded_order():
+    split = data.Split(torch.zeros(100, 3, 32, 32, dtype=torch.uint8), torch.arange(100))
+    normalize = data.Normalizer([0.5] * 3, [0.5] * 3, "cpu")
+
+    def epoch(seed: int) -> list[torch.Tensor]:
+        batches = data.train_batches(split, 16, torch.Generator().manual_seed(seed), normalize, augment=True,
+                                     chunk_samples=40)
+        return [labels for _, labels in batches]
+
+    labels = epoch(1)
+    assert [len(b) for b in labels] == [16] * 6 + [4]
+    assert sorted(torch.cat(labels).tolist()) == list(range(100))
+    assert all(torch.equal(a, b) for a, b in zip(labels, epoch(1), strict=True))
+    assert not torch.equal(torch.cat(labels), torch.cat(epoch(2)))
+
+
+def test_synthetic_data_is_seeded():
+    a, b, c = data.synthetic(64, 32, seed=0), data.synthetic(64, 32, seed=0), data.synthetic(64, 32, seed=1)
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
+    assert not torch.equal(a.train.images, c.train.images)
+    assert a.train.images.dtype == torch.uint8 and a.train.images.shape == (64, 3, 32, 32)
+    assert set(a.train.labels.tolist()) == set(range(10))

@@ -1,0 +1,84 @@
+"""Models and components: exact parameter counts, every registry agreeing with the catalog and the schema."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ablate import catalog, components, probes
+from ablate.config import schema
+from ablate.models import MODELS, build_model, last_linear, parameter_count
+
+PUBLISHED_COUNTS = {
+    "basic_cnn": 576_778, "resnet18": 11_173_962, "resnet34": 21_282_122, "resnet50": 23_520_842,
+    "resnet101": 42_512_970, "resnet152": 58_156_618, "vgg_a": 9_750_922, "vgg_a_light": 285_162,
+}
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_COUNTS))
+def test_parameter_counts(name):
+    assert parameter_count(build_model(name)) == PUBLISHED_COUNTS[name]
+
+
+def _enum(run_key: str, sub: str | None = None) -> list[str]:
+    defs = schema()["$defs"]
+    node = defs["run"]["properties"][run_key]
+    if sub:
+        node = defs[node["$ref"].rsplit("/", 1)[-1]]["properties"][sub]
+    return node.get("enum") or node["items"]["enum"]
+
+
+def test_registries_catalog_and_schema_agree():
+    assert list(MODELS) == list(catalog.MODELS) == _enum("model")
+    assert list(components.LOSSES) == list(catalog.LOSSES) == _enum("loss")
+    assert list(components.ACTIVATIONS) == list(catalog.ACTIVATIONS) == _enum("activation")
+    assert list(components.OPTIMIZERS) == list(catalog.OPTIMIZERS) == _enum("optimizer", "name")
+    assert list(components.SCHEDULERS) == list(catalog.SCHEDULERS) == _enum("scheduler", "name")
+    assert list(probes.PROBES) == list(catalog.PROBES) == _enum("probes")
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_maps_cifar_images_to_ten_logits(name):
+    model = build_model(name, width=0.25).eval()
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["basic_cnn", "resnet18", "vgg_a"])
+def test_activation_is_a_parameter_of_every_model(name):
+    model = build_model(name, activation="tanh", width=0.25)
+    kinds = {type(m) for m in model.modules()}
+    assert nn.Tanh in kinds and nn.ReLU not in kinds
+
+
+def test_dropout_models_and_probabilities():
+    assert {m.p for m in build_model("basic_cnn", dropout=0.5).modules() if isinstance(m, nn.Dropout)} == {0.5}
+    assert any(isinstance(m, nn.BatchNorm2d) for m in build_model("vgg_a_bn").modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in build_model("vgg_a").modules())
+    assert last_linear(build_model("vgg_a")).out_features == 10
+
+
+@pytest.mark.parametrize("loss", catalog.LOSSES)
+def test_losses_take_logits_and_class_indices(loss):
+    logits = torch.randn(8, 10, requires_grad=True)
+    value = components.loss_function(loss)(logits, torch.arange(8) % 10)
+    value.backward()
+    assert value.ndim == 0 and torch.isfinite(value) and logits.grad is not None
+
+
+@pytest.mark.parametrize("name", catalog.OPTIMIZERS)
+def test_optimizers_take_only_their_keys(name):
+    spec = {"name": name, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False,
+            "betas": [0.9, 0.999], "eps": None, "rho": 0.9, "alpha": 0.99}
+    optimizer = components.optimizer([nn.Parameter(torch.zeros(3))], spec)
+    assert isinstance(optimizer, components.OPTIMIZERS[name])
+    assert optimizer.param_groups[0]["lr"] == 0.01
+
+
+def test_plateau_scheduler_halves_lr_on_a_flat_test_loss():
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = components.scheduler(optimizer, {"name": "plateau", "factor": 0.5, "patience": 1, "cooldown": 0,
+                                                 "min_lr": 0.0}, epochs=10)
+    for _ in range(3):
+        scheduler.step(1.0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
