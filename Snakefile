@@ -1,9 +1,18 @@
 # The CIFAR-10 ablation and BatchNorm study (../shared/seed/project2-report.md) as one workflow:
 #   snakemake --cores all                                   the full study on CIFAR-10
 #   snakemake --cores all --configfile config/smoke.yaml    the same studies, tiny, on synthetic data
+import os
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Parse time and every job use the ablate library of this checkout (also inside conda environments
+# and on cluster nodes, which inherit the environment), not whichever copy happens to be installed.
+ABLATE_SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, ABLATE_SRC)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [ABLATE_SRC, os.environ.get("PYTHONPATH")])))
 
 
 configfile: "config/config.yaml"

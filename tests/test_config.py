@@ -4,35 +4,57 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import snakemake
 
 from ablate.config import validated
 from ablate.errors import ConfigError
 from ablate.plan import make_plan
-from conftest import snakemake
 
 BAD_CONFIGS = {
-    "unknown model": ({"studies": {"batch_size": {"variants": {"bs4": {"model": "resnet19"}}}}},
-                      "studies.batch_size.variants.bs4.model", "resnet19"),
+    "unknown model": (
+        {"studies": {"batch_size": {"variants": {"bs4": {"model": "resnet19"}}}}},
+        "studies.batch_size.variants.bs4.model",
+        "resnet19",
+    ),
     "unknown loss": ({"defaults": {"loss": "hinge"}}, "defaults.loss", "hinge"),
-    "unknown optimizer": ({"recipes": {"resnet": {"optimizer": {"name": "lbfgs"}}}},
-                          "recipes.resnet.optimizer.name", "lbfgs"),
+    "unknown optimizer": (
+        {"recipes": {"resnet": {"optimizer": {"name": "lbfgs"}}}},
+        "recipes.resnet.optimizer.name",
+        "lbfgs",
+    ),
     "unknown optimizer in a dotted variant key": (
         {"studies": {"optimizer": {"variants": {"sgd": {"optimizer.name": "sgdd"}}}}},
-        "studies.optimizer.variants.sgd.optimizer.name", "sgdd"),
+        "studies.optimizer.variants.sgd.optimizer.name",
+        "sgdd",
+    ),
     "negative lr": ({"studies": {"loss": {"optimizer": {"lr": -0.1}}}}, "studies.loss.optimizer.lr", "-0.1"),
-    "negative lr in a grid": ({"studies": {"landscape": {"grid": {"optimizer.lr": [0.001, -1.0]}}}},
-                              "studies.landscape.grid", "-1.0"),
+    "negative lr in a grid": (
+        {"studies": {"landscape": {"grid": {"optimizer.lr": [0.001, -1.0]}}}},
+        "studies.landscape.grid",
+        "-1.0",
+    ),
     "epochs 0": ({"defaults": {"epochs": 0}}, "defaults.epochs", "0"),
-    "variant name with a slash": ({"studies": {"dropout": {"variants": {"a/b": {"dropout": 0.1}}}}},
-                                  "studies.dropout.variants", "a/b"),
-    "variant name ..": ({"studies": {"dropout": {"variants": {"..": {"dropout": 0.1}}}}},
-                        "studies.dropout.variants", ".."),
+    "variant name with a slash": (
+        {"studies": {"dropout": {"variants": {"a/b": {"dropout": 0.1}}}}},
+        "studies.dropout.variants",
+        "a/b",
+    ),
+    "variant name ..": (
+        {"studies": {"dropout": {"variants": {"..": {"dropout": 0.1}}}}},
+        "studies.dropout.variants",
+        "..",
+    ),
     "study name with a slash": ({"studies": {"x/y": {"variants": {"a": {}}}}}, "studies", "x/y"),
-    "missing dataset root": ({"dataset": {"name": "image_folder", "root": "no/such/folder"}},
-                             "dataset.root", "no/such/folder"),
+    "missing dataset root": (
+        {"dataset": {"name": "image_folder", "root": "no/such/folder"}},
+        "dataset.root",
+        "no/such/folder",
+    ),
     "cifar10 without download and without data": (
-        {"dataset": {"name": "cifar10", "root": "no/such/folder", "download": False}}, "dataset.root",
-        "cifar-10-python.tar.gz"),
+        {"dataset": {"name": "cifar10", "root": "no/such/folder", "download": False}},
+        "dataset.root",
+        "cifar-10-python.tar.gz",
+    ),
     "unknown recipe": ({"studies": {"loss": {"recipe": "resnett"}}}, "studies.loss.recipe", "resnett"),
     "unknown probe": ({"studies": {"landscape": {"probes": ["hessian"]}}}, "studies.landscape.probes", "hessian"),
     "unknown key": ({"defaults": {"learning_rate": 0.1}}, "defaults", "learning_rate"),
@@ -60,22 +82,42 @@ def test_valid_names_are_listed_when_a_name_is_unknown():
 
 
 def test_grid_error_names_the_variant_values():
-    config = validated({"studies": {"g": {"grid": {"epochs": [1, 0]}}},
-                        "report": {"hyperparameters": {"study": "g", "variant": "epochs1"}}}, check_paths=False)
+    config = validated(
+        {
+            "studies": {"g": {"grid": {"epochs": [1, 0]}}},
+            "report": {"hyperparameters": {"study": "g", "variant": "epochs1"}},
+        },
+        check_paths=False,
+    )
     with pytest.raises(ConfigError, match=r"studies\.g\.grid.*epochs"):
         make_plan(config)
 
 
 def test_a_study_needs_variants_or_grid():
-    with pytest.raises(ConfigError, match="studies.s: a study needs either `variants` or `grid`"):
+    with pytest.raises(ConfigError, match=r"studies\.s: a study needs either `variants` or `grid`"):
         validated({"studies": {"s": {"epochs": 3}}}, check_paths=False)
 
 
 def test_defaults_fill_every_run_key():
     config = validated({}, check_paths=False)
-    assert config["defaults"]["optimizer"] == {"name": "sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0,
-                                               "nesterov": False, "betas": [0.9, 0.999], "eps": None, "rho": 0.9,
-                                               "alpha": 0.99}
+    assert config["defaults"]["optimizer"] == {
+        "name": "sgd",
+        "lr": 0.001,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "nesterov": False,
+        "betas": [0.9, 0.999],
+        "eps": None,
+        "rho": 0.9,
+        "alpha": 0.99,
+    }
     assert config["execution"]["device"] == "auto"
-    assert config["dataset"] == {"name": "cifar10", "root": "resources/data", "download": True, "id": None,
-                                 "train_samples": None, "test_samples": None, "seed": 0}
+    assert config["dataset"] == {
+        "name": "cifar10",
+        "root": "resources/data",
+        "download": True,
+        "id": None,
+        "train_samples": None,
+        "test_samples": None,
+        "seed": 0,
+    }

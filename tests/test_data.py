@@ -28,8 +28,12 @@ def cifar_archive(tmp_path, monkeypatch):
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
         pixels = rng.integers(0, 256, size=(20, 3072), dtype=np.uint8)
-        batch = {"batch_label": name, "labels": [int(i) % 10 for i in range(20)], "data": pixels,
-                 "filenames": [f"{name}_{i}.png" for i in range(20)]}
+        batch = {
+            "batch_label": name,
+            "labels": [int(i) % 10 for i in range(20)],
+            "data": pixels,
+            "filenames": [f"{name}_{i}.png" for i in range(20)],
+        }
         files[name] = pickle.dumps(batch, protocol=2)
     files["batches.meta"] = pickle.dumps({"label_names": list(data.CIFAR10_CLASSES), "num_vis": 3072}, protocol=2)
     checksums = {name: _md5(payload) for name, payload in files.items()}
@@ -59,8 +63,9 @@ def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_pa
     raw = pickle.loads(files["test_batch"])["data"][3]  # row-major: 1024 red, 1024 green, 1024 blue
     assert torch.equal(dataset.test.images[3], torch.from_numpy(raw.reshape(3, 32, 32)))
     assert dataset.test.labels[:12].tolist() == [i % 10 for i in range(12)]
-    manifest = data.prepare({"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False,
-                            tmp_path / "manifest.json")
+    manifest = data.prepare(
+        {"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False, tmp_path / "manifest.json"
+    )
     assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
 
 
@@ -70,6 +75,7 @@ def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
     root, _ = cifar_archive
     data.cifar10(root, download=True)
     from conftest import synthetic_config
+
     from ablate.config import validated
     from ablate.plan import make_plan
 
@@ -100,9 +106,20 @@ def test_random_crop_flip_matches_torchvision_semantics():
         out = data.random_crop_flip(images, generator)
         padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
         for i in range(5):
-            matches = [(dy, dx, flip) for dy in range(9) for dx in range(9) for flip in (False, True)
-                       if torch.equal(out[i], (padded[i, :, dy:dy + 32, dx:dx + 32].flip(2) if flip
-                                               else padded[i, :, dy:dy + 32, dx:dx + 32]))]
+            matches = [
+                (dy, dx, flip)
+                for dy in range(9)
+                for dx in range(9)
+                for flip in (False, True)
+                if torch.equal(
+                    out[i],
+                    (
+                        padded[i, :, dy : dy + 32, dx : dx + 32].flip(2)
+                        if flip
+                        else padded[i, :, dy : dy + 32, dx : dx + 32]
+                    ),
+                )
+            ]
             assert len(matches) == 1
             seen_offsets.add(matches[0][:2])
             flips += matches[0][2]
@@ -113,7 +130,8 @@ def test_normalizer():
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
     normalize = data.Normalizer([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], "cpu")
     expected = (images.float() / 255 - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor(
-        [0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+        [0.2, 0.25, 0.3]
+    ).view(1, 3, 1, 1)
     assert torch.allclose(normalize(images), expected, atol=1e-5)
 
 
@@ -122,8 +140,9 @@ def test_an_epoch_visits_every_sample_once_in_seeded_order():
     normalize = data.Normalizer([0.5] * 3, [0.5] * 3, "cpu")
 
     def epoch(seed: int) -> list[torch.Tensor]:
-        batches = data.train_batches(split, 16, torch.Generator().manual_seed(seed), normalize, augment=True,
-                                     chunk_samples=40)
+        batches = data.train_batches(
+            split, 16, torch.Generator().manual_seed(seed), normalize, augment=True, chunk_samples=40
+        )
         return [labels for _, labels in batches]
 
     labels = epoch(1)

@@ -11,8 +11,14 @@ from ablate.config import schema
 from ablate.models import MODELS, build_model, last_linear, parameter_count
 
 PUBLISHED_COUNTS = {
-    "basic_cnn": 576_778, "resnet18": 11_173_962, "resnet34": 21_282_122, "resnet50": 23_520_842,
-    "resnet101": 42_512_970, "resnet152": 58_156_618, "vgg_a": 9_750_922, "vgg_a_light": 285_162,
+    "basic_cnn": 576_778,
+    "resnet18": 11_173_962,
+    "resnet34": 21_282_122,
+    "resnet50": 23_520_842,
+    "resnet101": 42_512_970,
+    "resnet152": 58_156_618,
+    "vgg_a": 9_750_922,
+    "vgg_a_light": 285_162,
 }
 
 
@@ -68,8 +74,17 @@ def test_losses_take_logits_and_class_indices(loss):
 
 @pytest.mark.parametrize("name", catalog.OPTIMIZERS)
 def test_optimizers_take_only_their_keys(name):
-    spec = {"name": name, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False,
-            "betas": [0.9, 0.999], "eps": None, "rho": 0.9, "alpha": 0.99}
+    spec = {
+        "name": name,
+        "lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "nesterov": False,
+        "betas": [0.9, 0.999],
+        "eps": None,
+        "rho": 0.9,
+        "alpha": 0.99,
+    }
     optimizer = components.optimizer([nn.Parameter(torch.zeros(3))], spec)
     assert isinstance(optimizer, components.OPTIMIZERS[name])
     assert optimizer.param_groups[0]["lr"] == 0.01
@@ -77,8 +92,9 @@ def test_optimizers_take_only_their_keys(name):
 
 def test_plateau_scheduler_halves_lr_on_a_flat_test_loss():
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
-    scheduler = components.scheduler(optimizer, {"name": "plateau", "factor": 0.5, "patience": 1, "cooldown": 0,
-                                                 "min_lr": 0.0}, epochs=10)
+    scheduler = components.scheduler(
+        optimizer, {"name": "plateau", "factor": 0.5, "patience": 1, "cooldown": 0, "min_lr": 0.0}, epochs=10
+    )
     for _ in range(3):
         scheduler.step(1.0)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)

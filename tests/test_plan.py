@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 
+from conftest import REPO, job_counts, snakemake, synthetic_config
+
 from ablate.config import read_config_files, validated
 from ablate.plan import config_hash, make_plan, resolve, variant_name
-from conftest import REPO, job_counts, snakemake, synthetic_config
 
 
 def full_config() -> dict:
@@ -29,7 +30,13 @@ def test_full_study_shares_identical_runs():
 def test_recipes_of_the_original_study():
     plan = make_plan(full_config())
     bs4 = plan.run_of("batch_size", "bs4", 0).config
-    assert (bs4["model"], bs4["batch_size"], bs4["epochs"], bs4["dropout"], bs4["augment"]) == ("basic_cnn", 4, 6, 0.0, False)
+    assert (bs4["model"], bs4["batch_size"], bs4["epochs"], bs4["dropout"], bs4["augment"]) == (
+        "basic_cnn",
+        4,
+        6,
+        0.0,
+        False,
+    )
     assert bs4["optimizer"] == {"name": "sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False}
     residual = plan.run_of("residual", "resnet18", 0).config
     assert (residual["epochs"], residual["optimizer"]["lr"], residual["scheduler"]["name"]) == (200, 0.1, "plateau")
@@ -56,8 +63,10 @@ def test_identity_follows_what_changes_results():
     before = make_plan(config)
     config["studies"]["batch_size"]["variants"]["bs128"]["epochs"] = 21
     after = make_plan(config)
-    assert set(before.runs) ^ set(after.runs) == {before.run_of("batch_size", "bs128", 0).id,
-                                                  after.run_of("batch_size", "bs128", 0).id}
+    assert set(before.runs) ^ set(after.runs) == {
+        before.run_of("batch_size", "bs128", 0).id,
+        after.run_of("batch_size", "bs128", 0).id,
+    }
     config["seeds"] = [0, 1]
     assert len(make_plan(config).runs) == 2 * len(after.runs)
 
@@ -69,13 +78,16 @@ def test_integer_and_float_spellings_are_one_run():
 
 
 def test_resolution_order_and_dotted_keys():
-    config = validated({
-        "defaults": {"epochs": 1, "batch_size": 8},
-        "recipes": {"r": {"epochs": 2, "batch_size": 16, "optimizer": {"lr": 0.5}}},
-        "studies": {"s": {"recipe": "r", "epochs": 3, "variants": {"v": {"optimizer.lr": 0.25}}}},
-        "overrides": {"batch_size": 32},
-        "report": {"hyperparameters": {"study": "s", "variant": "v"}},
-    }, check_paths=False)
+    config = validated(
+        {
+            "defaults": {"epochs": 1, "batch_size": 8},
+            "recipes": {"r": {"epochs": 2, "batch_size": 16, "optimizer": {"lr": 0.5}}},
+            "studies": {"s": {"recipe": "r", "epochs": 3, "variants": {"v": {"optimizer.lr": 0.25}}}},
+            "overrides": {"batch_size": 32},
+            "report": {"hyperparameters": {"study": "s", "variant": "v"}},
+        },
+        check_paths=False,
+    )
     run = resolve(config, "s", {"optimizer": {"lr": 0.25}}, seed=7)
     assert (run["epochs"], run["batch_size"], run["optimizer"]["lr"], run["seed"]) == (3, 32, 0.25, 7)
     assert run["code_version"] >= 1 and run["dataset"]["name"] == "cifar10"
@@ -92,8 +104,9 @@ def test_grid_variant_names():
 
 
 def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workflow_dir):
-    printed = subprocess.run([sys.executable, "-m", "ablate", "plan"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "ablate", "plan"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     totals = re.search(r"(\d+) studies, (\d+) variants listed, (\d+) variant-seed pairs, (\d+) unique runs", printed)
     assert totals and totals.groups() == ("9", "40", "40", "38")
     assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 40

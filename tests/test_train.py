@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from conftest import REPO, synthetic_config, tool_env
 
 from ablate.config import validated
 from ablate.plan import canonical_json, make_plan
 from ablate.train import Runtime, train_run
-from conftest import REPO, synthetic_config, tool_env
 
 RESULT_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
 
@@ -34,7 +34,7 @@ def test_a_run_writes_its_directory(tmp_path):
     metrics = train_run(config, tmp_path, Runtime(threads=1), quiet)
     assert json.loads((tmp_path / "config.json").read_text()) == config
     history = pd.read_csv(tmp_path / "history.csv")
-    assert list(history.columns) == RESULT_COLUMNS + ["epoch_seconds", "images_per_second"]
+    assert list(history.columns) == [*RESULT_COLUMNS, "epoch_seconds", "images_per_second"]
     assert history["epoch"].tolist() == [1, 2] and (history["images_per_second"] > 0).all()
     assert list(pd.read_csv(tmp_path / "steps.csv").columns) == ["epoch", "step"]
     state = torch.load(tmp_path / "model.pt", weights_only=True)
@@ -52,9 +52,24 @@ def test_the_synthetic_data_is_learnable(tmp_path):
 
 def test_a_diverging_run_is_a_result_not_a_crash(tmp_path):
     config = run_config(optimizer={"lr": 1.0e6})
-    result = subprocess.run([sys.executable, "-m", "ablate", "train", "--run-dir", str(tmp_path),
-                             "--run-config", canonical_json(config), "--threads", "1"],
-                            env=tool_env(), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ablate",
+            "train",
+            "--run-dir",
+            str(tmp_path),
+            "--run-config",
+            canonical_json(config),
+            "--threads",
+            "1",
+        ],
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["diverged"] is True and metrics["diverged_step"] >= 1
@@ -64,15 +79,37 @@ def test_a_diverging_run_is_a_result_not_a_crash(tmp_path):
 
 
 def _train_cli(run_dir: Path, config: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ablate", "train", "--run-dir", str(run_dir), "--run-config",
-                             canonical_json(config), "--threads", "1", "--log", str(log)], cwd=REPO, env=tool_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ablate",
+            "train",
+            "--run-dir",
+            str(run_dir),
+            "--run-config",
+            canonical_json(config),
+            "--threads",
+            "1",
+            "--log",
+            str(log),
+        ],
+        cwd=REPO,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_killed_run_resumes_and_ends_with_the_same_numbers(tmp_path):
     # dropout and augmentation draw random numbers every step: resume must restore every generator
-    config = run_config(epochs=6, augment=True, dropout=0.5, optimizer={"lr": 0.01},
-                        scheduler={"name": "plateau", "patience": 0, "cooldown": 0, "factor": 0.5})
+    config = run_config(
+        epochs=6,
+        augment=True,
+        dropout=0.5,
+        optimizer={"lr": 0.01},
+        scheduler={"name": "plateau", "patience": 0, "cooldown": 0, "factor": 0.5},
+    )
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _train_cli(whole, config, tmp_path / "whole.log").wait(timeout=300) == 0
 
@@ -97,16 +134,33 @@ def test_killed_run_resumes_and_ends_with_the_same_numbers(tmp_path):
 def test_probes_do_not_change_the_trajectory(tmp_path):
     base = {"model": "vgg_a_bn_dropout", "epochs": 2, "augment": True, "optimizer": {"name": "adam", "lr": 0.001}}
     plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
-    probed = train_run(run_config(**base, probes=["step_loss", "grad_change", "beta", "line_search"], probe_every=3),
-                       tmp_path / "probed", Runtime(threads=2), quiet)
+    probed = train_run(
+        run_config(**base, probes=["step_loss", "grad_change", "beta", "line_search"], probe_every=3),
+        tmp_path / "probed",
+        Runtime(threads=2),
+        quiet,
+    )
     columns = RESULT_COLUMNS
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "probed/history.csv")[columns],
-                                  pd.read_csv(tmp_path / "plain/history.csv")[columns], check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "probed/history.csv")[columns],
+        pd.read_csv(tmp_path / "plain/history.csv")[columns],
+        check_exact=True,
+    )
     assert plain["final_test_acc"] == probed["final_test_acc"]
 
     steps = pd.read_csv(tmp_path / "probed/steps.csv")
-    assert list(steps.columns) == ["epoch", "step", "step_loss", "grad_change", "beta", "ls_loss_min", "ls_loss_max",
-                                   "ls_grad_diff_min", "ls_grad_diff_max", "ls_beta_max"]
+    assert list(steps.columns) == [
+        "epoch",
+        "step",
+        "step_loss",
+        "grad_change",
+        "beta",
+        "ls_loss_min",
+        "ls_loss_max",
+        "ls_grad_diff_min",
+        "ls_grad_diff_max",
+        "ls_beta_max",
+    ]
     assert steps["step"].tolist() == list(range(1, 17))
     assert steps["grad_change"].iloc[1:].gt(0).all() and steps["beta"].iloc[1:].gt(0).all()
     searched = steps.dropna(subset=["ls_loss_min"])

@@ -40,16 +40,30 @@ def member_results(runs_csv: Path) -> pd.DataFrame:
     for member in read_members(runs_csv).itertuples():
         run_dir = Path(member.run_dir)
         config, metrics = _read_json(run_dir / "config.json"), _read_json(run_dir / "metrics.json")
-        rows.append({
-            "variant": member.variant, "seed": member.seed, "run": member.run, "model": config["model"],
-            "parameters": metrics["parameters"], "epochs": config["epochs"], "batch_size": config["batch_size"],
-            "optimizer": config["optimizer"]["name"], "lr": config["optimizer"]["lr"], "loss": config["loss"],
-            "activation": config["activation"], "seconds_per_epoch": metrics["seconds_per_epoch"],
-            "images_per_second": metrics["images_per_second"], "best_test_acc": metrics["best_test_acc"],
-            "final_test_acc": metrics["final_test_acc"], "best_test_loss": metrics["best_test_loss"],
-            "diverged": metrics["diverged"], "diverged_step": metrics["diverged_step"],
-            "epochs_completed": metrics["epochs_completed"], "device": metrics["device"],
-        })
+        rows.append(
+            {
+                "variant": member.variant,
+                "seed": member.seed,
+                "run": member.run,
+                "model": config["model"],
+                "parameters": metrics["parameters"],
+                "epochs": config["epochs"],
+                "batch_size": config["batch_size"],
+                "optimizer": config["optimizer"]["name"],
+                "lr": config["optimizer"]["lr"],
+                "loss": config["loss"],
+                "activation": config["activation"],
+                "seconds_per_epoch": metrics["seconds_per_epoch"],
+                "images_per_second": metrics["images_per_second"],
+                "best_test_acc": metrics["best_test_acc"],
+                "final_test_acc": metrics["final_test_acc"],
+                "best_test_loss": metrics["best_test_loss"],
+                "diverged": metrics["diverged"],
+                "diverged_step": metrics["diverged_step"],
+                "epochs_completed": metrics["epochs_completed"],
+                "device": metrics["device"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -85,16 +99,21 @@ def hyperparameters(config: Mapping) -> list[tuple[str, str]]:
         ("weight decay", f"{optimizer.get('weight_decay', 0.0):g}"),
         ("activation function", config["activation"]),
         ("optimizer", f"{optimizer['name']} ({extras})" if extras else optimizer["name"]),
-        ("learning-rate schedule", ", ".join(f"{k}={v}" for k, v in scheduler.items()) if len(scheduler) > 1
-         else scheduler["name"]),
+        (
+            "learning-rate schedule",
+            ", ".join(f"{k}={v}" for k, v in scheduler.items()) if len(scheduler) > 1 else scheduler["name"],
+        ),
         ("loss", config["loss"]),
         ("data augmentation", "random crop (padding 4) + horizontal flip" if config["augment"] else "none"),
         ("dropout probability", f"{config['dropout']:g}" if config["dropout"] else "no dropout"),
         ("normalisation", f"mean {config['normalize']['mean']}, std {config['normalize']['std']}"),
         ("precision policy", config["precision"]),
         ("seed", str(config["seed"])),
-        ("dataset", f"{config['dataset']['id']} (train {config['dataset']['train_samples'] or 'all'}, "
-                    f"test {config['dataset']['test_samples'] or 'all'})"),
+        (
+            "dataset",
+            f"{config['dataset']['id']} (train {config['dataset']['train_samples'] or 'all'}, "
+            f"test {config['dataset']['test_samples'] or 'all'})",
+        ),
     ]
 
 
@@ -134,11 +153,18 @@ def published_comparison(published: Sequence[Mapping], runs_csvs: Mapping[str, P
         ours = reproduced_value(compare, runs_csv) if runs_csv else None
         if ours is not None and compare["metric"] == "parameters":
             ours /= 1e6
-        rows.append({
-            "section": str(entry["section"]), "quantity": entry["quantity"], "source": entry["source"],
-            "published": value, "published_per_sample": converted if "scale" in entry else None,
-            "reproduced": ours, "unit": entry.get("unit", ""),
-            "where": f"{compare['study']}/{compare['variant']}" + (f" epoch {compare['epoch']}" if "epoch" in compare else ""),
-            "difference": None if ours is None else ours - converted,
-        })
+        rows.append(
+            {
+                "section": str(entry["section"]),
+                "quantity": entry["quantity"],
+                "source": entry["source"],
+                "published": value,
+                "published_per_sample": converted if "scale" in entry else None,
+                "reproduced": ours,
+                "unit": entry.get("unit", ""),
+                "where": f"{compare['study']}/{compare['variant']}"
+                + (f" epoch {compare['epoch']}" if "epoch" in compare else ""),
+                "difference": None if ours is None else ours - converted,
+            }
+        )
     return rows

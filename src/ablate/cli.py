@@ -41,8 +41,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for cells in [headers, *([str(r[h]) for h in headers] for r in rows)]:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     variants = sum(len(s.variants) for s in plan.studies.values())
-    print(f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
-          f"{len(plan.runs)} unique runs to train")
+    print(
+        f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
+        f"{len(plan.runs)} unique runs to train"
+    )
     return 0
 
 
@@ -63,9 +65,28 @@ def cmd_train(args: argparse.Namespace) -> int:
             if stream is not None:
                 print(line, file=stream, flush=True)
 
-    runtime = Runtime(device=args.device, threads=args.threads, compile=args.compile,
-                      eval_batch_size=args.eval_batch_size, data_root=args.data_root)
+    settings = json.loads(Path(args.runtime).read_text()) if args.runtime else {}
+    settings.update(
+        {
+            k: v
+            for k, v in {
+                "device": args.device,
+                "compile": args.compile or None,
+                "eval_batch_size": args.eval_batch_size,
+                "data_root": args.data_root,
+            }.items()
+            if v is not None
+        }
+    )
+    runtime = Runtime(threads=args.threads, **settings)
     train_run(json.loads(args.run_config), args.run_dir, runtime, log)
+    return 0
+
+
+def cmd_write_json(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(json.loads(args.json), indent=2, sort_keys=True) + "\n")
     return 0
 
 
@@ -111,8 +132,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="every model with its exact parameter count").set_defaults(func=cmd_models)
 
     p = sub.add_parser("plan", help="the run table of a config: study, variant, seed, run directory")
-    p.add_argument("--configfile", action="append", default=[],
-                   help=f"merged over {DEFAULT_CONFIG}, as snakemake --configfile does (repeatable)")
+    p.add_argument(
+        "--configfile",
+        action="append",
+        default=[],
+        help=f"merged over {DEFAULT_CONFIG}, as snakemake --configfile does (repeatable)",
+    )
     p.add_argument("--default-config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_plan)
 
@@ -126,13 +151,19 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="(workflow) train or resume one run")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--run-config", required=True, help="the resolved run config (JSON)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--runtime", help="JSON file of runtime settings (device, compile, eval_batch_size, data_root)")
+    p.add_argument("--device", help="overrides --runtime (auto, cpu, cuda, mps)")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--compile", action="store_true")
-    p.add_argument("--eval-batch-size", type=int, default=1000)
-    p.add_argument("--data-root", default="resources/data")
+    p.add_argument("--compile", action="store_true", help="overrides --runtime")
+    p.add_argument("--eval-batch-size", type=int, help="overrides --runtime")
+    p.add_argument("--data-root", help="overrides --runtime")
     p.add_argument("--log", default=None, help="append one line per epoch here (and to stderr)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("write-json", help="(workflow) write a JSON document given on the command line")
+    p.add_argument("--json", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_write_json)
 
     p = sub.add_parser("study-runs", help="(workflow) write a study's variant -> run table")
     p.add_argument("--rows", required=True)

@@ -82,9 +82,17 @@ def scheduler(opt: torch.optim.Optimizer, spec: Mapping, epochs: int):
     """An object with step(test_loss), called once per epoch, and state_dict()/load_state_dict()."""
     name = spec["name"]
     if name == "plateau":
-        return _MetricStepper(torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="min", factor=spec["factor"], patience=spec["patience"],
-            cooldown=spec["cooldown"], min_lr=spec["min_lr"]), takes_metric=True)
+        return _MetricStepper(
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt,
+                mode="min",
+                factor=spec["factor"],
+                patience=spec["patience"],
+                cooldown=spec["cooldown"],
+                min_lr=spec["min_lr"],
+            ),
+            takes_metric=True,
+        )
     if name == "cosine":
         return _MetricStepper(torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=spec["min_lr"]))
     if name == "step":

@@ -44,8 +44,9 @@ class Dataset:
     classes: tuple[str, ...]
 
 
-def load_dataset(identity: Mapping, root: str | Path, download: bool = False,
-                 device: torch.device | str = "cpu") -> Dataset:
+def load_dataset(
+    identity: Mapping, root: str | Path, download: bool = False, device: torch.device | str = "cpu"
+) -> Dataset:
     """The dataset a run's config names (config["dataset"] of a resolved run), on `device`."""
     name = identity["name"]
     if name == "synthetic":
@@ -56,8 +57,11 @@ def load_dataset(identity: Mapping, root: str | Path, download: bool = False,
         data = image_folder(root)
     else:
         raise ValueError(f"unknown dataset {name!r}")
-    return Dataset(data.train.head(identity["train_samples"]).to(device),
-                   data.test.head(identity["test_samples"]).to(device), data.classes)
+    return Dataset(
+        data.train.head(identity["train_samples"]).to(device),
+        data.test.head(identity["test_samples"]).to(device),
+        data.classes,
+    )
 
 
 def cifar10(root: str | Path, download: bool = False) -> Dataset:
@@ -72,8 +76,10 @@ def cifar10(root: str | Path, download: bool = False) -> Dataset:
             f"put {CIFAR10_ARCHIVE} (from https://www.cs.toronto.edu/~kriz/{CIFAR10_ARCHIVE}) into {root}/ "
             "and rerun: it is checked against its MD5 sum and extracted there."
         ) from error
-    train, test = (Split(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(),
-                         torch.tensor(s.targets, dtype=torch.int64)) for s in splits)
+    train, test = (
+        Split(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(s.targets, dtype=torch.int64))
+        for s in splits
+    )
     return Dataset(train, test, tuple(splits[0].classes))
 
 
@@ -91,8 +97,11 @@ def image_folder(root: str | Path) -> Dataset:
                 rgb = image.convert("RGB")
                 if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
                     rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-                images[index] = torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8).view(
-                    IMAGE_SIZE, IMAGE_SIZE, 3).permute(2, 0, 1)
+                images[index] = (
+                    torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
+                    .view(IMAGE_SIZE, IMAGE_SIZE, 3)
+                    .permute(2, 0, 1)
+                )
         return Split(images, torch.tensor(folder.targets, dtype=torch.int64))
 
     return Dataset(decode(folders["train"]), decode(folders["test"]), tuple(folders["train"].classes))
@@ -121,12 +130,12 @@ def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 1
         labels = torch.randint(0, classes, (count,), generator=gen)
         images = torch.empty(count, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
         for start in range(0, count, 4096):
-            y = labels[start:start + 4096]
+            y = labels[start : start + 4096]
             n = len(y)
             x = templates[y] * (0.6 + 0.8 * torch.rand(n, 1, 1, 1, generator=gen))
             x = x + 0.25 * (torch.rand(n, 3, 1, 1, generator=gen) - 0.5)  # colour cast
             x = x + 0.35 * torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen)
-            images[start:start + n] = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+            images[start : start + n] = (x.clamp(0, 1) * 255).round().to(torch.uint8)
         return Split(images, labels)
 
     train = sample(train_samples)
@@ -168,8 +177,14 @@ class Normalizer:
         return torch.addcmul(self.shift, x, self.scale)
 
 
-def train_batches(split: Split, batch_size: int, generator: torch.Generator, normalize: Normalizer,
-                  augment: bool, chunk_samples: int = 8192) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def train_batches(
+    split: Split,
+    batch_size: int,
+    generator: torch.Generator,
+    normalize: Normalizer,
+    augment: bool,
+    chunk_samples: int = 8192,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled (and augmented) batches; the last batch may be smaller, as a DataLoader's.
 
     Batches are cut from chunks of several thousand samples that are prepared in one go, which keeps
@@ -178,18 +193,18 @@ def train_batches(split: Split, batch_size: int, generator: torch.Generator, nor
     order = torch.randperm(len(split), generator=generator).to(split.labels.device)
     per_chunk = max(1, chunk_samples // batch_size) * batch_size
     for start in range(0, len(split), per_chunk):
-        index = order[start:start + per_chunk]
+        index = order[start : start + per_chunk]
         images = split.images[index]
         if augment:
             images = random_crop_flip(images, generator)
         images, labels = normalize(images), split.labels[index]
         for offset in range(0, len(index), batch_size):
-            yield images[offset:offset + batch_size], labels[offset:offset + batch_size]
+            yield images[offset : offset + batch_size], labels[offset : offset + batch_size]
 
 
 def eval_batches(split: Split, batch_size: int, normalize: Normalizer) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for start in range(0, len(split), batch_size):
-        yield normalize(split.images[start:start + batch_size]), split.labels[start:start + batch_size]
+        yield normalize(split.images[start : start + batch_size]), split.labels[start : start + batch_size]
 
 
 def prepare(identity: Mapping, root: str | Path, download: bool, manifest: Path) -> dict:

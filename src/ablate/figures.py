@@ -7,14 +7,18 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-from ablate.analysis import histories, member_results  # noqa: E402
+from ablate.analysis import histories, member_results
 
-PANELS = (("train_loss", "train loss"), ("test_loss", "test loss"),
-          ("train_acc", "train accuracy (%)"), ("test_acc", "test accuracy (%)"))
+PANELS = (
+    ("train_loss", "train loss"),
+    ("test_loss", "test loss"),
+    ("train_acc", "train accuracy (%)"),
+    ("test_acc", "test accuracy (%)"),
+)
 
 
 def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
@@ -33,8 +37,9 @@ def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
                 ax.plot([], [], label=label)  # keeps colours and the legend in step
                 continue
             stats = curve.groupby("epoch")[column].agg(["mean", "min", "max"])
-            (line,) = ax.plot(stats.index, stats["mean"], label=label, marker="o" if len(stats) < 12 else None,
-                              markersize=3)
+            (line,) = ax.plot(
+                stats.index, stats["mean"], label=label, marker="o" if len(stats) < 12 else None, markersize=3
+            )
             if curve["seed"].nunique() > 1:
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=line.get_color(), alpha=0.2)
     for ax, (column, name) in zip(axes.flat, PANELS, strict=True):

@@ -39,8 +39,13 @@ class Member:
     run_id: str
 
     def row(self) -> dict[str, Any]:
-        return {"study": self.study, "variant": self.variant, "seed": self.seed,
-                "run": self.run_id, "run_dir": f"{RUNS_DIR}/{self.run_id}"}
+        return {
+            "study": self.study,
+            "variant": self.variant,
+            "seed": self.seed,
+            "run": self.run_id,
+            "run_dir": f"{RUNS_DIR}/{self.run_id}",
+        }
 
 
 @dataclass
@@ -100,8 +105,12 @@ def dataset_identity(dataset: Mapping) -> dict:
     """What about the data changes results; root and download do not."""
     name = dataset["name"]
     ident = dataset["id"] or (Path(dataset["root"]).resolve().name if name == "image_folder" else name)
-    identity = {"name": name, "id": ident,
-                "train_samples": dataset["train_samples"], "test_samples": dataset["test_samples"]}
+    identity = {
+        "name": name,
+        "id": ident,
+        "train_samples": dataset["train_samples"],
+        "test_samples": dataset["test_samples"],
+    }
     if name == "synthetic":
         identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
     return identity
@@ -111,10 +120,16 @@ def _canonical(run: dict) -> dict:
     """Fill model-dependent defaults and drop settings the chosen components never read."""
     if run.get("dropout") is None:
         run["dropout"] = catalog.MODELS.get(run["model"], 0.0)
-    run["optimizer"] = {k: v for k, v in run["optimizer"].items()
-                        if k == "name" or k in catalog.OPTIMIZERS.get(run["optimizer"]["name"], ())}
-    run["scheduler"] = {k: v for k, v in run["scheduler"].items()
-                        if k == "name" or k in catalog.SCHEDULERS.get(run["scheduler"]["name"], ())}
+    run["optimizer"] = {
+        k: v
+        for k, v in run["optimizer"].items()
+        if k == "name" or k in catalog.OPTIMIZERS.get(run["optimizer"]["name"], ())
+    }
+    run["scheduler"] = {
+        k: v
+        for k, v in run["scheduler"].items()
+        if k == "name" or k in catalog.SCHEDULERS.get(run["scheduler"]["name"], ())
+    }
     if "line_search" not in run["probes"]:
         run.pop("probe_every")
         run.pop("line_search")
@@ -151,8 +166,10 @@ def resolve(config: Mapping, study_name: str, variant: Mapping, seed: int) -> di
     recipe = study.get("recipe")
     if recipe is not None:
         if recipe not in config["recipes"]:
-            raise ConfigError(f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}; "
-                              f"known: {', '.join(config['recipes']) or 'none'}")
+            raise ConfigError(
+                f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}; "
+                f"known: {', '.join(config['recipes']) or 'none'}"
+            )
         run = merge(run, config["recipes"][recipe])
     run = merge(run, {k: v for k, v in study.items() if k not in STUDY_KEYS})
     run = merge(run, variant)
@@ -168,8 +185,13 @@ def make_plan(config: Mapping) -> Plan:
     studies: dict[str, Study] = {}
     for name, study in config["studies"].items():
         variants = study_variants(name, study)
-        entry = Study(name=name, title=study.get("title") or name, variants=list(variants),
-                      table=study.get("table", ""), figure=study.get("figure", ""))
+        entry = Study(
+            name=name,
+            title=study.get("title") or name,
+            variants=list(variants),
+            table=study.get("table", ""),
+            figure=study.get("figure", ""),
+        )
         for variant, overrides in variants.items():
             where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
             check(overrides, "run", where)
@@ -190,5 +212,7 @@ def _check_report_refs(config: Mapping, plan: Plan) -> None:
     if not plan.studies:
         return
     if ref["study"] not in plan.studies or ref["variant"] not in plan.studies[ref["study"]].variants:
-        raise ConfigError(f"config error at report.hyperparameters: no study {ref['study']!r} with variant "
-                          f"{ref['variant']!r}; studies: {', '.join(plan.studies)}")
+        raise ConfigError(
+            f"config error at report.hyperparameters: no study {ref['study']!r} with variant "
+            f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
+        )

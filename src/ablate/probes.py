@@ -35,14 +35,16 @@ def _norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
 class ProbeRecorder:
     """Collects one row per step; values stay on the device until the epoch ends (no sync per step)."""
 
-    def __init__(self, model: nn.Module, probes: Sequence[str], probe_every: int = 10,
-                 line_search: Mapping | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, probes: Sequence[str], probe_every: int = 10, line_search: Mapping | None = None
+    ) -> None:
         self.model = model
         self.probes = tuple(probes)
         self.every = probe_every
         search = line_search or {}
-        self.factors = torch.linspace(search.get("c_min", 0.5), search.get("c_max", 4.0),
-                                      search.get("points", 8)).tolist()
+        self.factors = torch.linspace(
+            search.get("c_min", 0.5), search.get("c_max", 4.0), search.get("points", 8)
+        ).tolist()
         self.layer = last_linear(model)
         self.previous: tuple[torch.Tensor, torch.Tensor] | None = None  # (w_{t-1}, g_{t-1}) of the layer
         self.rows: list[dict[str, float]] = []
@@ -52,8 +54,9 @@ class ProbeRecorder:
     def active(self) -> bool:
         return bool(self.probes)
 
-    def after_backward(self, epoch: int, step: int, loss: torch.Tensor, lr: float,
-                       loss_at: Callable[[], torch.Tensor]) -> None:
+    def after_backward(
+        self, epoch: int, step: int, loss: torch.Tensor, lr: float, loss_at: Callable[[], torch.Tensor]
+    ) -> None:
         """Record step `step`; `loss_at()` recomputes the loss of this step's batch at the current weights."""
         values: dict[str, torch.Tensor] = {}
         if "step_loss" in self.probes:
@@ -109,8 +112,13 @@ class ProbeRecorder:
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
         loss_t, diff_t, beta_t = torch.stack(losses), torch.stack(diffs), torch.stack(betas)
-        return {"ls_loss_min": loss_t.min(), "ls_loss_max": loss_t.max(), "ls_grad_diff_min": diff_t.min(),
-                "ls_grad_diff_max": diff_t.max(), "ls_beta_max": beta_t.max()}
+        return {
+            "ls_loss_min": loss_t.min(),
+            "ls_loss_max": loss_t.max(),
+            "ls_grad_diff_min": diff_t.min(),
+            "ls_grad_diff_max": diff_t.max(),
+            "ls_beta_max": beta_t.max(),
+        }
 
     def flush(self) -> None:
         """Move this epoch's values to Python floats (one sync per epoch)."""

@@ -17,31 +17,65 @@ from ablate.analysis import published_comparison
 
 # Where the original's code and text disagree, and which one this reproduction follows.
 DEPARTURES = [
-    ("Basic CNN dropout", "Table 1 says no dropout; the original code applied dropout 0.5 always.",
-     "The baseline has no dropout; the dropout study compares p = 0 with p = 0.5."),
-    ("Dropout study", "The original optimizer never held the dropout network's parameters.",
-     "The dropout network is trained."),
-    ("Loss study", "The original gave every loss, cross-entropy too, one-hot float targets.",
-     "Cross-entropy takes class indices; the other losses compare logits with one-hot targets."),
-    ("Optimizer study", "The original trained the optimizers one after another on one network.",
-     "Every optimizer starts from a fresh initialisation (expect another ranking); Adadelta also at lr 1.0."),
-    ("ResNet depth", "The original code trained 18/50/101 and labelled four curves.",
-     "All five depths, each labelled by its run."),
-    ("Loss values", "The original divided losses by the batch size a second time (e.g. 'test loss 0.0012').",
-     "Losses are per-sample means; published losses are converted (x batch size) for comparison."),
-    ("96.68% after 200 epochs", "The original's own curve plateaus near 94.7%.",
-     "The reproduction is compared with both numbers."),
-    ("beta-smoothness", "The original divided the gradient change by the NEXT step's weight change.",
-     "||g_t - g_(t-1)|| / ||w_t - w_(t-1)||, the same step's weight change."),
+    (
+        "Basic CNN dropout",
+        "Table 1 says no dropout; the original code applied dropout 0.5 always.",
+        "The baseline has no dropout; the dropout study compares p = 0 with p = 0.5.",
+    ),
+    (
+        "Dropout study",
+        "The original optimizer never held the dropout network's parameters.",
+        "The dropout network is trained.",
+    ),
+    (
+        "Loss study",
+        "The original gave every loss, cross-entropy too, one-hot float targets.",
+        "Cross-entropy takes class indices; the other losses compare logits with one-hot targets.",
+    ),
+    (
+        "Optimizer study",
+        "The original trained the optimizers one after another on one network.",
+        "Every optimizer starts from a fresh initialisation (expect another ranking); Adadelta also at lr 1.0.",
+    ),
+    (
+        "ResNet depth",
+        "The original code trained 18/50/101 and labelled four curves.",
+        "All five depths, each labelled by its run.",
+    ),
+    (
+        "Loss values",
+        "The original divided losses by the batch size a second time (e.g. 'test loss 0.0012').",
+        "Losses are per-sample means; published losses are converted (x batch size) for comparison.",
+    ),
+    (
+        "96.68% after 200 epochs",
+        "The original's own curve plateaus near 94.7%.",
+        "The reproduction is compared with both numbers.",
+    ),
+    (
+        "beta-smoothness",
+        "The original divided the gradient change by the NEXT step's weight change.",
+        "||g_t - g_(t-1)|| / ||w_t - w_(t-1)||, the same step's weight change.",
+    ),
 ]
 
 SUMMARY_COLUMNS = [
-    ("variant", "variant", None), ("model", "model", None), ("parameters", "parameters", "{:,.0f}"),
-    ("epochs", "epochs", "{:.0f}"), ("batch_size", "batch size", "{:.0f}"), ("optimizer", "optimizer", None),
-    ("lr", "lr", "{:g}"), ("loss", "loss", None), ("activation", "activation", None),
-    ("seconds_per_epoch", "s / epoch", "{:.2f}"), ("images_per_second", "images / s", "{:,.0f}"),
-    ("best_test_acc", "best test acc (%)", "{:.2f}"), ("final_test_acc", "final test acc (%)", "{:.2f}"),
-    ("best_test_loss", "best test loss", "{:.4f}"), ("seeds", "seeds", "{:.0f}"), ("diverged", "diverged", None),
+    ("variant", "variant", None),
+    ("model", "model", None),
+    ("parameters", "parameters", "{:,.0f}"),
+    ("epochs", "epochs", "{:.0f}"),
+    ("batch_size", "batch size", "{:.0f}"),
+    ("optimizer", "optimizer", None),
+    ("lr", "lr", "{:g}"),
+    ("loss", "loss", None),
+    ("activation", "activation", None),
+    ("seconds_per_epoch", "s / epoch", "{:.2f}"),
+    ("images_per_second", "images / s", "{:,.0f}"),
+    ("best_test_acc", "best test acc (%)", "{:.2f}"),
+    ("final_test_acc", "final test acc (%)", "{:.2f}"),
+    ("best_test_loss", "best test loss", "{:.4f}"),
+    ("seeds", "seeds", "{:.0f}"),
+    ("diverged", "diverged", None),
 ]
 
 
@@ -62,13 +96,27 @@ def _image(path: Path) -> str:
 
 def _summary_rows(summary_csv: Path) -> tuple[list[str], list[list[str]]]:
     summary = pd.read_csv(summary_csv, dtype={"variant": str})
-    summary["diverged"] = [f"yes (step {int(s)})" if d else "no"
-                           for d, s in zip(summary["diverged"], summary["diverged_step"], strict=True)]
+    summary["diverged"] = [
+        f"yes (step {int(s)})" if d else "no"
+        for d, s in zip(summary["diverged"], summary["diverged_step"], strict=True)
+    ]
     # columns that hold one value for every variant belong to the caption, not the table
-    varying = [c for c in SUMMARY_COLUMNS if c[0] in ("variant", "parameters", "seconds_per_epoch",
-                                                       "images_per_second", "best_test_acc", "final_test_acc",
-                                                       "best_test_loss", "diverged")
-               or summary[c[0]].nunique(dropna=False) > 1]
+    varying = [
+        c
+        for c in SUMMARY_COLUMNS
+        if c[0]
+        in (
+            "variant",
+            "parameters",
+            "seconds_per_epoch",
+            "images_per_second",
+            "best_test_acc",
+            "final_test_acc",
+            "best_test_loss",
+            "diverged",
+        )
+        or summary[c[0]].nunique(dropna=False) > 1
+    ]
     rows = [[_fmt(row[key], pattern) for key, _, pattern in varying] for row in summary.to_dict("records")]
     return [label for _, label, _ in varying], rows
 
@@ -92,24 +140,39 @@ def render_report(spec: Mapping, out: Path) -> None:
         runs_csvs[study["name"]] = runs_csv
         header, rows = _summary_rows(Path(study["summary"]))
         members = pd.read_csv(runs_csv, dtype={"variant": str})
-        studies.append({**study, "summary_header": header, "summary_rows": rows,
-                        "curves_src": _image(Path(study["curves"])),
-                        "members": members.to_dict("records")})
+        studies.append(
+            {
+                **study,
+                "summary_header": header,
+                "summary_rows": rows,
+                "curves_src": _image(Path(study["curves"])),
+                "members": members.to_dict("records"),
+            }
+        )
     hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
     published = yaml.safe_load(Path(spec["published"]).read_text()) if spec.get("published") else []
     comparison = published_comparison(published or [], runs_csvs)
-    metrics = [json.loads((Path(d) / "metrics.json").read_text())
-               for d in {m["run_dir"] for s in studies for m in s["members"]}]
+    metrics = [
+        json.loads((Path(d) / "metrics.json").read_text())
+        for d in {m["run_dir"] for s in studies for m in s["members"]}
+    ]
     wall = _benchmarks(spec["benchmarks"])
     env = Environment(loader=PackageLoader("ablate", "templates"), autoescape=select_autoescape(default=True))
     env.filters["fmt"] = _fmt
     html = env.get_template("report.html.j2").render(
-        title=spec["title"], studies=studies, hyper=hyper, hyper_ref=spec["hyperparameters"],
-        comparison=comparison, departures=DEPARTURES, config_hash=spec["config_hash"],
+        title=spec["title"],
+        studies=studies,
+        hyper=hyper,
+        hyper_ref=spec["hyperparameters"],
+        comparison=comparison,
+        departures=DEPARTURES,
+        config_hash=spec["config_hash"],
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         versions=sorted({(m["torch"], m["torchvision"], m["python"]) for m in metrics}),
         devices=sorted({f"{m['device']} ({m['device_name']}, {m['precision']})" for m in metrics}),
-        wall=wall, total_wall=sum(wall.values()), run_count=len(metrics),
+        wall=wall,
+        total_wall=sum(wall.values()),
+        run_count=len(metrics),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html)

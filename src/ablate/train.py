@@ -25,8 +25,16 @@ import torchvision
 from ablate import components, data, probes
 from ablate.models import build_model, parameter_count
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_seconds",
-                   "images_per_second")
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "epoch_seconds",
+    "images_per_second",
+)
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -70,6 +78,7 @@ def write_csv(path: Path, columns, rows) -> None:
             writer = csv.DictWriter(handle, fieldnames=list(columns), restval="", extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
+
     write_atomic(path, dump)
 
 
@@ -78,8 +87,10 @@ def write_json(path: Path, payload: Mapping) -> None:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    seconds = round(seconds)
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 class Trainer:
@@ -96,8 +107,13 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.dataset = data.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
         torch.manual_seed(config["seed"])
-        self.model = build_model(config["model"], config["activation"], config["dropout"],
-                                 num_classes=len(self.dataset.classes), width=config["width"]).to(self.device)
+        self.model = build_model(
+            config["model"],
+            config["activation"],
+            config["dropout"],
+            num_classes=len(self.dataset.classes),
+            width=config["width"],
+        ).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if runtime.compile else self.model
@@ -105,10 +121,12 @@ class Trainer:
         self.scheduler = components.scheduler(self.optimizer, config["scheduler"], config["epochs"])
         self.loss_fn = components.loss_function(config["loss"])
         self.generator = torch.Generator().manual_seed(config["seed"])
-        self.normalize = data.Normalizer(config["normalize"]["mean"], config["normalize"]["std"],
-                                         self.device, self.channels_last)
-        self.probes = probes.ProbeRecorder(self.model, config["probes"], config.get("probe_every", 10),
-                                           config.get("line_search"))
+        self.normalize = data.Normalizer(
+            config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
+        )
+        self.probes = probes.ProbeRecorder(
+            self.model, config["probes"], config.get("probe_every", 10), config.get("line_search")
+        )
         self.history: list[dict] = []
         self.step = 0
         self.diverged_step: int | None = None
@@ -124,11 +142,16 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "config": dict(self.config), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+            "config": dict(self.config),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "history": self.history, "step": self.step, "probes": self.probes.state_dict(),
+            "history": self.history,
+            "step": self.step,
+            "probes": self.probes.state_dict(),
             "wall_seconds": self.wall_seconds,
         }
 
@@ -164,8 +187,9 @@ class Trainer:
         window: list[torch.Tensor] = []
         started = time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
-        for images, labels in data.train_batches(self.dataset.train, self.config["batch_size"], self.generator,
-                                                 self.normalize, self.config["augment"]):
+        for images, labels in data.train_batches(
+            self.dataset.train, self.config["batch_size"], self.generator, self.normalize, self.config["augment"]
+        ):
             self.step += 1
             with self.autocast():
                 logits = self.forward(images)
@@ -173,9 +197,11 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.probes.active:
+
                 def loss_at(images=images, labels=labels):
                     with self.autocast():
                         return self.loss_fn(self.forward(images).float(), labels)
+
                 self.probes.after_backward(epoch, self.step, loss, lr, loss_at)
             self.optimizer.step()
             loss_sum += loss.detach() * len(labels)
@@ -221,8 +247,10 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             train_loss, train_acc, images_per_second = self.train_epoch(epoch)
             if self.diverged_step is not None:
-                self.log(f"epoch {epoch}/{epochs} diverged: loss not finite at step {self.diverged_step}; "
-                         "stopping (recorded as a result)")
+                self.log(
+                    f"epoch {epoch}/{epochs} diverged: loss not finite at step {self.diverged_step}; "
+                    "stopping (recorded as a result)"
+                )
                 break
             test_loss, test_acc = self.evaluate()
             if not math.isfinite(test_loss):
@@ -232,13 +260,24 @@ class Trainer:
             self.scheduler.step(test_loss)
             seconds = time.perf_counter() - started
             self.wall_seconds += seconds
-            self.history.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
-                                 "test_loss": test_loss, "test_acc": test_acc, "lr": lr, "epoch_seconds": seconds,
-                                 "images_per_second": images_per_second})
+            self.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "train_acc": train_acc,
+                    "test_loss": test_loss,
+                    "test_acc": test_acc,
+                    "lr": lr,
+                    "epoch_seconds": seconds,
+                    "images_per_second": images_per_second,
+                }
+            )
             eta = (epochs - epoch) * self.wall_seconds / len(self.history)
-            self.log(f"epoch {epoch}/{epochs} train_loss {train_loss:.4f} train_acc {train_acc:.2f} "
-                     f"test_loss {test_loss:.4f} test_acc {test_acc:.2f} lr {lr:.3g} "
-                     f"{images_per_second:.0f} img/s {seconds:.1f}s ETA {_duration(eta)}")
+            self.log(
+                f"epoch {epoch}/{epochs} train_loss {train_loss:.4f} train_acc {train_acc:.2f} "
+                f"test_loss {test_loss:.4f} test_acc {test_acc:.2f} lr {lr:.3g} "
+                f"{images_per_second:.0f} img/s {seconds:.1f}s ETA {_duration(eta)}"
+            )
             self.save_checkpoint()
         return self.finish()
 
@@ -272,7 +311,9 @@ class Trainer:
             "images_per_second": sum(r["images_per_second"] for r in timed) / len(timed) if timed else None,
             "wall_seconds": self.wall_seconds,
             "device": str(self.device),
-            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor() or platform.machine(),
+            "device_name": torch.cuda.get_device_name(self.device)
+            if self.device.type == "cuda"
+            else platform.processor() or platform.machine(),
             "precision": "bf16-autocast" if self.dtype is not None else "fp32",
             "channels_last": self.channels_last,
             "compiled": self.runtime.compile,
@@ -283,8 +324,9 @@ class Trainer:
         }
 
 
-def train_run(config: Mapping, run_dir: str | Path, runtime: Runtime | None = None,
-              log: Callable[[str], None] = print) -> dict:
+def train_run(
+    config: Mapping, run_dir: str | Path, runtime: Runtime | None = None, log: Callable[[str], None] = print
+) -> dict:
     """Train (or resume) the run `config` into `run_dir`; returns its metrics."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

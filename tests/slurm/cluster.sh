@@ -170,19 +170,19 @@ node_idle() {
     [[ $state == idle ]]
 }
 
-# Return 0 when DIR/pids lists at least one live process.
-cluster_alive() {
-    local pid
-    [[ -s $DIR/pids ]] || return 1
-    while read -r pid; do
-        [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && return 0
-    done <"$DIR/pids"
-    return 1
+# Print "LIVE TOTAL": how many of the PIDs in DIR/pids are still our daemons.
+count_alive() {
+    local total=0
+    if [[ -f $DIR/pids ]]; then
+        total=$(grep -c '^[0-9]' "$DIR/pids" || true)
+    fi
+    echo "$(our_live_pids | wc -l) $total"
 }
 
 start_munge() {
     # Serialise concurrent starts: they all share the one system munged.
     # (fd 9 is closed in spawned daemons, see spawn)
+    mkdir -p /run/lock
     exec 9>/run/lock/slurm-test-cluster-munge.lock
     flock -w "$WAIT_TIMEOUT" 9 || die "could not lock munge startup"
     if munge_works; then
@@ -374,7 +374,14 @@ cmd_start() {
     local t0
     t0=$(now)
     mkdir -p "$DIR"
-    if cluster_alive; then
+    local live total
+    read -r live total < <(count_alive)
+    if ((live > 0 && live < total)); then
+        log "cluster in $DIR only partly running ($live of $total); restarting"
+        cmd_stop
+        live=0
+    fi
+    if ((live > 0)); then
         log "cluster in $DIR already running"
     else
         : >"$DIR/pids"
@@ -441,13 +448,22 @@ sacctmgr_ok() {
 # PIDs from DIR/pids (reverse start order) that are alive and still one of
 # our daemons.
 our_live_pids() {
-    local pid comm
+    local pid stat comm state
     [[ -f $DIR/pids ]] || return 0
     tac "$DIR/pids" | while read -r pid; do
         [[ $pid =~ ^[0-9]+$ ]] || continue
-        comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
-        [[ $comm =~ ^($KNOWN_DAEMONS)$ ]] && echo "$pid"
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        # "PID (COMM) STATE ..."; a zombie (Z) has exited already, only its
+        # reaping by init is pending (may take seconds in containers).
+        comm=${stat#*(}
+        comm=${comm%%)*}
+        state=${stat##*) }
+        state=${state%% *}
+        if [[ $comm =~ ^($KNOWN_DAEMONS)$ && $state != [ZX] ]]; then
+            echo "$pid"
+        fi
     done
+    return 0
 }
 
 # Leftovers of this cluster's jobs: slurmstepd started by our slurmd, and job

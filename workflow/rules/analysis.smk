@@ -10,6 +10,8 @@ rule study_runs:
         rows=study_members_json,
     log:
         "results/logs/study_runs/{study}.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate study-runs --rows {params.rows:q} --out {output} > {log} 2>&1"
 
@@ -23,6 +25,8 @@ rule study_summary:
         "results/studies/{study}/summary.csv",
     log:
         "results/logs/study_summary/{study}.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate summary --runs {input.runs} --out {output} > {log} 2>&1"
 
@@ -38,6 +42,8 @@ rule study_curves:
         title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/study_curves/{study}.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate curves --runs {input.runs} --title {params.title:q} --out {output} > {log} 2>&1"
 
@@ -49,5 +55,7 @@ rule hyperparameters:
         "results/tables/hyperparameters.csv",
     log:
         "results/logs/hyperparameters.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate hyperparameters --run-config {input} --out {output} > {log} 2>&1"

@@ -1,9 +1,7 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it.
-import os
-from pathlib import Path
-
 from ablate.config import validated
+from ablate.execution import uses_cuda
 from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message
@@ -18,9 +16,14 @@ wildcard_constraints:
     study=r"[a-z0-9][a-z0-9_.-]*",
 
 
-def uses_cuda():
-    device = config["execution"]["device"]
-    return device == "cuda" or (device == "auto" and Path("/proc/driver/nvidia/version").exists())
+TRAIN_GPUS = 1 if uses_cuda(config["execution"]["device"]) else 0
+# where and how runs execute: read by train jobs, never part of their identity
+RUNTIME = {
+    "device": config["execution"]["device"],
+    "compile": config["execution"]["compile"],
+    "eval_batch_size": config["execution"]["eval_batch_size"],
+    "data_root": config["dataset"]["root"],
+}
 
 
 def run_config_json(wildcards):

@@ -1,6 +1,7 @@
 # Fetch or check the data once, on the machine that runs snakemake (compute nodes may have no network).
 localrules:
     dataset,
+    runtime,
 
 
 rule dataset:
@@ -12,6 +13,23 @@ rule dataset:
         download="--download" if config["dataset"]["download"] else "",
     log:
         "results/logs/dataset.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate data --identity {params.identity:q} --root {params.root:q} "
         "{params.download} --out {output} > {log} 2>&1"
+
+
+# Device, data root and the like, for train jobs to read. A change reruns this job only: train jobs
+# take it as an `ancient` input, so new settings apply to runs trained from then on.
+rule runtime:
+    output:
+        "results/runtime.json",
+    params:
+        runtime=canonical_json(RUNTIME),
+    log:
+        "results/logs/runtime.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        "python -m ablate write-json --json {params.runtime:q} --out {output} > {log} 2>&1"

@@ -16,5 +16,7 @@ rule report:
         spec=canonical_json(report_spec()),
     log:
         "results/logs/report.log",
+    conda:
+        "../envs/ablate.yaml"
     shell:
         "python -m ablate report --spec {params.spec:q} --out {output} > {log} 2>&1"

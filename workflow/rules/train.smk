@@ -8,6 +8,7 @@
 rule train:
     input:
         data=ancient(DATASET_MANIFEST),
+        runtime=ancient("results/runtime.json"),
     output:
         config=f"{RUNS_DIR}/{{run}}/config.json",
         history=f"{RUNS_DIR}/{{run}}/history.csv",
@@ -15,16 +16,17 @@ rule train:
         model=f"{RUNS_DIR}/{{run}}/model.pt",
         metrics=f"{RUNS_DIR}/{{run}}/metrics.json",
     params:
+        run_dir=lambda wc: f"{RUNS_DIR}/{wc.run}",
         run_config=run_config_json,
-        compile="--compile" if config["execution"]["compile"] else "",
     log:
         "results/logs/train/{run}.log",
     benchmark:
         "results/benchmarks/train/{run}.tsv"
     threads: config["execution"]["train_threads"]
     resources:
-        gpu=1 if uses_cuda() else 0,
+        gpu=TRAIN_GPUS,
+    conda:
+        "../envs/ablate.yaml"
     shell:
-        "python -m ablate train --run-dir {RUNS_DIR}/{wildcards.run} --run-config {params.run_config:q} "
-        "--device {config[execution][device]} --threads {threads} --data-root {config[dataset][root]:q} "
-        "--eval-batch-size {config[execution][eval_batch_size]} {params.compile} --log {log} 2>> {log}"
+        "python -m ablate train --run-dir {params.run_dir} --run-config {params.run_config:q} "
+        "--runtime {input.runtime} --threads {threads} --log {log} 2>> {log}"

@@ -18,8 +18,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_model(name: str, activation: str = "relu", dropout: float = 0.0, num_classes: int = 10,
-                width: float = 1.0) -> nn.Module:
+def build_model(
+    name: str, activation: str = "relu", dropout: float = 0.0, num_classes: int = 10, width: float = 1.0
+) -> nn.Module:
     """`width` multiplies every hidden channel and unit count (1.0 = the published architecture)."""
     return MODELS[name](act=activation, dropout=dropout, num_classes=num_classes, width=width)
 

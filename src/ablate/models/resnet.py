@@ -54,13 +54,15 @@ def _shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
 
 
 class ResNet(nn.Module):
-    def __init__(self, block, depths, act: str = "relu", dropout: float = 0.0, num_classes: int = 10,
-                 width: float = 1.0) -> None:
+    def __init__(
+        self, block, depths, act: str = "relu", dropout: float = 0.0, num_classes: int = 10, width: float = 1.0
+    ) -> None:
         super().__init__()
         widths = [scaled(planes, width) for planes in (64, 128, 256, 512)]
         in_planes = widths[0]
-        self.stem = nn.Sequential(nn.Conv2d(3, in_planes, 3, padding=1, bias=False), nn.BatchNorm2d(in_planes),
-                                  activation(act))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, in_planes, 3, padding=1, bias=False), nn.BatchNorm2d(in_planes), activation(act)
+        )
         stages = []
         for index, (planes, blocks) in enumerate(zip(widths, depths, strict=True)):
             layers = []

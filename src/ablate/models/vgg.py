@@ -1,5 +1,7 @@
 """VGG-A (Simonyan & Zisserman's configuration A) for 32x32 inputs, with optional BatchNorm and dropout."""
 
+import itertools
+
 from torch import nn
 
 from ablate.components import activation, scaled
@@ -14,8 +16,15 @@ FEATURE_SIDE = {"vgg_a": 1, "vgg_a_light": 8}  # side of the last feature map (3
 
 
 class VGG(nn.Module):
-    def __init__(self, layout: str, batch_norm: bool, act: str = "relu", dropout: float = 0.0,
-                 num_classes: int = 10, width: float = 1.0) -> None:
+    def __init__(
+        self,
+        layout: str,
+        batch_norm: bool,
+        act: str = "relu",
+        dropout: float = 0.0,
+        num_classes: int = 10,
+        width: float = 1.0,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = 3
@@ -32,7 +41,7 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*layers)
         widths = (channels * FEATURE_SIDE[layout] ** 2, *(scaled(w, width) for w in CLASSIFIER[layout]))
         head: list[nn.Module] = [nn.Flatten()]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
+        for fan_in, fan_out in itertools.pairwise(widths):
             head += [nn.Dropout(dropout), nn.Linear(fan_in, fan_out), activation(act)]
         # the probes (grad_change, beta) read the gradient of this last linear layer
         head += [nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)]

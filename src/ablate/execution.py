@@ -1,0 +1,18 @@
+"""Facts about the machine the workflow plans on, without importing torch (parse time stays fast)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+
+
+def cuda_present() -> bool:
+    """True where an NVIDIA driver is loaded (or nvidia-smi exists); torch.cuda would say the same, slower."""
+    return NVIDIA_DRIVER.exists() or shutil.which("nvidia-smi") is not None
+
+
+def uses_cuda(device: str) -> bool:
+    """Whether train jobs with execution.device `device` will hold a GPU (for `resources: gpu=1`)."""
+    return device == "cuda" or (device == "auto" and cuda_present())
