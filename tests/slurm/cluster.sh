@@ -6,11 +6,13 @@
 #   cluster.sh start  DIR     start MariaDB, munged, slurmdbd, slurmctld, slurmd
 #                             with all config/state/logs under DIR; waits until
 #                             the node is idle and sacct answers
-#   cluster.sh stop   DIR     cancel jobs, kill every PID in DIR/pids (idempotent)
+#   cluster.sh stop   DIR     cancel jobs, kill every PID in DIR/pids and
+#                             leftover job processes (idempotent)
 #   cluster.sh status DIR     print sinfo / squeue / sacct
 #
-# After `start`, `source DIR/env.sh` exports SLURM_CONF (plus SLURM_TEST_*
-# helpers) so that sbatch/sinfo/sacct/... talk to this cluster.
+# After `start`, `source DIR/env.sh` exports SLURM_CONF=DIR/slurm.conf (plus
+# SLURM_TEST_* helpers). Account `testacct` (or $SLURM_TEST_ACCOUNT),
+# partition `debug`. Env knobs: SLURM_CLUSTER_TIMEOUT (per wait step, 60 s).
 #
 # Design notes (Debian 12, Slurm 22.05, munge 0.5.15, MariaDB 10.11):
 #  * Must run as root. No systemd: every daemon runs in the foreground
@@ -23,6 +25,9 @@
 #  * munged has to use the system paths (/etc/munge, /run/munge, ...) because
 #    it refuses insecure directories and DIR is typically a root-only tmp dir.
 #    An already working munged is reused (and then not stopped by `stop`).
+#    Hence only one cluster at a time per machine.
+#  * /etc/slurm/slurm.conf becomes a symlink to DIR/slurm.conf while the
+#    cluster runs (see link_etc_conf); `stop` removes it again.
 set -euo pipefail
 
 readonly PROG=${0##*/}
@@ -250,6 +255,12 @@ EOF
 
 write_configs() {
     local cpus mem_mb
+    # slurmstepd binds unix sockets SPOOL/localhost_JOBID.STEPID (up to ~35
+    # chars) and sun_path holds 107: fall back to a short dir for long DIRs.
+    SPOOL_DIR=$DIR/spool/slurmd
+    if ((${#SPOOL_DIR} > 70)); then
+        SPOOL_DIR=$(mktemp -d /tmp/slurmd-spool.XXXXXX)
+    fi
     cpus=$(nproc)
     # Advertise 80% of physical memory (never more than the machine has,
     # otherwise slurmd drains the node with "Low RealMemory").
@@ -268,7 +279,7 @@ CryptoType=crypto/munge
 MpiDefault=none
 MailProg=/bin/true
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool/slurmd
+SlurmdSpoolDir=$SPOOL_DIR
 SlurmctldPidFile=$DIR/run/slurmctld.pid
 SlurmdPidFile=$DIR/run/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
@@ -362,6 +373,8 @@ read_ports() {
     SLURMD_PORT=$(sed -n 's/^SlurmdPort=//p' "$conf")
     DBD_PORT=$(sed -n 's/^DbdPort=//p' "$dbdconf")
     DB_PORT=$(sed -n 's/^StoragePort=//p' "$dbdconf")
+    SPOOL_DIR=$(sed -n 's/^SlurmdSpoolDir=//p' "$conf")
+    [[ -n $SPOOL_DIR ]] || return 1
     local p
     for p in "$CTLD_PORT" "$SLURMD_PORT" "$DBD_PORT" "$DB_PORT"; do
         [[ $p =~ ^[0-9]+$ ]] && ! port_open "$p" || return 1
@@ -388,7 +401,7 @@ cmd_start() {
         # On any failure below, kill what was started so nothing leaks
         # (config and logs stay in DIR for inspection).
         trap 'if [[ $? -ne 0 ]]; then log "start failed; stopping"; cmd_stop; fi' EXIT
-        mkdir -p "$DIR"/{log,run,state,spool/slurmd}
+        mkdir -p "$DIR"/{log,run,state}
         if ! read_ports; then
             DB_PORT=$(free_port)
             DBD_PORT=$(free_port)
@@ -396,6 +409,7 @@ cmd_start() {
             SLURMD_PORT=$(free_port)
             write_configs
         fi
+        mkdir -p "$SPOOL_DIR"
         export SLURM_CONF=$DIR/slurm.conf
 
         start_munge
@@ -529,6 +543,12 @@ cmd_stop() {
         fi
     fi
     unlink_etc_conf
+    # short spool dir outside DIR (see write_configs)
+    local spool
+    spool=$(sed -n 's/^SlurmdSpoolDir=//p' "$DIR/slurm.conf" 2>/dev/null || true)
+    if [[ $spool == /tmp/slurmd-spool.* ]]; then
+        rm -rf -- "$spool"
+    fi
     pids=$(our_leftovers | paste -sd' ')
     if [[ -n $pids ]]; then
         log "killing leftover job processes: $pids"
@@ -557,7 +577,7 @@ cmd_status() {
 # -------------------------------------------------------------------- main ---
 
 usage() {
-    sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,15s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
