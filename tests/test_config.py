@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import snakemake
+from conftest import REPO, snakemake
 
 from ablate.config import validated
 from ablate.errors import ConfigError
@@ -121,3 +121,12 @@ def test_defaults_fill_every_run_key():
         "test_samples": None,
         "seed": 0,
     }
+
+
+def test_a_later_config_file_removes_a_study_with_null():
+    from ablate.config import merge, read_config_files
+
+    full = read_config_files([REPO / "config/config.yaml"])
+    reduced = merge(full, {"studies": {name: None for name in full["studies"] if name != "batch_size"}})
+    plan = make_plan(validated(reduced, check_paths=False))
+    assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3

@@ -153,6 +153,9 @@ def check_dataset_root(dataset: Mapping) -> None:
 def validated(raw: Mapping, check_paths: bool = True) -> dict:
     """The config with every default filled in; raises ConfigError on the first problem."""
     config = copy.deepcopy(dict(raw))
+    # a later config file removes a study of an earlier one with `name: null` (see config/schema.yaml)
+    if isinstance(config.get("studies"), dict):
+        config["studies"] = {name: study for name, study in config["studies"].items() if study is not None}
     check(config)
     fill_defaults(config)
     if check_paths:
