@@ -158,3 +158,27 @@ def test_synthetic_data_is_seeded():
     assert not torch.equal(a.train.images, c.train.images)
     assert a.train.images.dtype == torch.uint8 and a.train.images.shape == (64, 3, 32, 32)
     assert set(a.train.labels.tolist()) == set(range(10))
+
+
+def test_image_folder_is_decoded_to_rgb_32x32(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split, count in (("train", 3), ("test", 2)):
+        for label in ("cat", "dog"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, size=(48, 40), dtype=np.uint8)).convert("L").save(
+        tmp_path / "train" / "dog" / "gray.jpg")
+    dataset = data.image_folder(tmp_path)
+    assert dataset.classes == ("cat", "dog")
+    assert dataset.train.images.shape == (7, 3, 32, 32) and dataset.test.images.shape == (4, 3, 32, 32)
+    assert dataset.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    first = np.array(Image.open(tmp_path / "train" / "cat" / "0.png"))
+    assert torch.equal(dataset.train.images[0], torch.from_numpy(first).permute(2, 0, 1))
+    manifest = data.prepare({"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path,
+                            False, tmp_path / "m.json")
+    assert manifest["available"] == {"train": 7, "test": 4}

@@ -119,3 +119,10 @@ def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workfl
     assert counts["train"] == 38 < 40
     assert counts["study_curves"] == counts["study_summary"] == counts["study_runs"] == 9
     assert seconds < 10, f"dry run took {seconds:.1f} s"
+
+
+def test_studies_are_ordered_by_title_whatever_the_merge_order():
+    config = full_config()
+    config["studies"] = dict(reversed(list(config["studies"].items())))
+    assert list(make_plan(config).studies) == ["batch_size", "dropout", "residual", "resnet_depth", "loss",
+                                                "activation", "optimizer", "vgg", "landscape"]

@@ -202,9 +202,16 @@ def make_plan(config: Mapping) -> Plan:
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
         studies[name] = entry
-    plan = Plan(runs=runs, studies=studies)
+    # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
+    # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")
+    ordered = sorted(studies.values(), key=lambda s: (_natural(s.title), s.name))
+    plan = Plan(runs=runs, studies={s.name: s for s in ordered})
     _check_report_refs(config, plan)
     return plan
+
+
+def _natural(text: str) -> list:
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
 
 
 def _check_report_refs(config: Mapping, plan: Plan) -> None:
