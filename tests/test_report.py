@@ -13,6 +13,7 @@ from ablate.figures import study_curves
 from ablate.plan import make_plan
 from ablate.report import render_report
 from ablate.train import Runtime, train_run
+
 from conftest import REPO, synthetic_config
 
 HOSTILE = '<script>window.__injected = 1</script> & "quoted"'
@@ -24,7 +25,9 @@ def report(tmp_path_factory) -> Path:
     """Two tiny real runs, their study files, and the report, with hostile strings in the config."""
     root = tmp_path_factory.mktemp("report")
     config = synthetic_config(epochs=2)
-    config["studies"] = {"s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}}}
+    config["studies"] = {
+        "s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}}
+    }
     config["report"]["title"] = HOSTILE
     plan = make_plan(validated(config))
     for run in plan.runs.values():
@@ -37,11 +40,25 @@ def report(tmp_path_factory) -> Path:
     hyper_dir = root / plan.run_of("s", "a", 0).dir
     write_hyperparameters(hyper_dir / "config.json", root / "hyperparameters.csv")
     spec = {
-        "title": HOSTILE, "config_hash": "0123456789",
-        "studies": [{"name": "s", "title": HOSTILE, "table": "Table 2", "figure": "", "runs": str(study / "runs.csv"),
-                     "summary": str(study / "summary.csv"), "curves": str(study / "curves.png")}],
-        "hyperparameters": {"table": str(root / "hyperparameters.csv"), "study": "s", "variant": "a",
-                            "run_dir": str(hyper_dir)},
+        "title": HOSTILE,
+        "config_hash": "0123456789",
+        "studies": [
+            {
+                "name": "s",
+                "title": HOSTILE,
+                "table": "Table 2",
+                "figure": "",
+                "runs": str(study / "runs.csv"),
+                "summary": str(study / "summary.csv"),
+                "curves": str(study / "curves.png"),
+            }
+        ],
+        "hyperparameters": {
+            "table": str(root / "hyperparameters.csv"),
+            "study": "s",
+            "variant": "a",
+            "run_dir": str(hyper_dir),
+        },
         "published": str(REPO / "config/published.yaml"),
         "benchmarks": [],
     }
@@ -59,7 +76,7 @@ def test_config_strings_are_escaped(report):
 def test_tables_show_the_runs(report):
     html = report.read_text()
     assert "Table 1" in html and "Table 2." in html and "learning rate" in html
-    assert html.count("<img src=\"data:image/png;base64,") == 1
+    assert html.count('<img src="data:image/png;base64,') == 1
     assert "Published vs reproduced" in html and "1.4" in html  # every published number has a row
 
 
@@ -69,9 +86,17 @@ def test_report_renders_in_headless_chromium_without_network(report):
 
     requests, errors = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda r: requests.append(r.url))

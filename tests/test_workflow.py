@@ -12,6 +12,7 @@ import yaml
 
 from ablate.config import read_config_files, validated
 from ablate.plan import make_plan
+
 from conftest import copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,11 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     for study in plan.studies.values():
         assert f'id="study-{study.name}"' in html and study.title in html
     images = re.findall(r'<img src="([^"]+)"', html)
-    assert len(images) == len(plan.studies) and all(src.startswith("data:image/png;base64,") for src in images)
+    envelopes = sum(len(study.probes) for study in plan.studies.values())
+    assert envelopes == 4  # the landscape study: step_loss, grad_change, beta, line_search
+    assert len(images) == len(plan.studies) + envelopes
+    assert all(src.startswith("data:image/png;base64,") for src in images)
+    assert "Figure 13 (loss landscape)" in html and "Figure 15 (beta-smoothness)" in html
     assert "Table 1" in html and "Table 2." in html and "Table 3." in html
     assert "Published vs reproduced" in html and "Provenance" in html
     assert not re.search(r'(src|href)="https?:', html), "the report must not load anything from the network"
@@ -82,8 +87,14 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
         smoke_yaml.write_text(yaml.safe_dump(edited))
         result = snakemake(smoke, "-n", "--cores", "all", *SMOKE, timeout=120)
         assert result.returncode == 0, result.stderr
-        assert job_counts(result.stdout) == {"train": 1, "study_runs": 1, "study_summary": 1, "study_curves": 1,
-                                             "report": 1, "all": 1}
+        assert job_counts(result.stdout) == {
+            "train": 1,
+            "study_runs": 1,
+            "study_summary": 1,
+            "study_curves": 1,
+            "report": 1,
+            "all": 1,
+        }
         new_run = smoke_plan(smoke).run_of("batch_size", "bs128", 0).id
         assert new_run not in before
         assert f"wildcards: run={new_run}" in result.stdout

@@ -111,6 +111,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_envelope(args: argparse.Namespace) -> int:
+    from ablate.envelopes import probe_envelopes
+    from ablate.figures import envelope_figure
+
+    table = probe_envelopes(Path(args.runs), args.probe, args.group_by, args.smoothing)
+    table.to_csv(args.table, index=False)
+    envelope_figure(table, args.probe, Path(args.figure), title=args.title)
+    return 0
+
+
 def cmd_hyperparameters(args: argparse.Namespace) -> int:
     from ablate.analysis import write_hyperparameters
 
@@ -180,6 +190,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("envelope", help="(workflow) per-step min/max/mean of a probe over a study's runs")
+    p.add_argument("--runs", required=True)
+    p.add_argument("--probe", required=True)
+    p.add_argument("--group-by", default="model")
+    p.add_argument("--smoothing", type=int, default=1)
+    p.add_argument("--title", default="")
+    p.add_argument("--table", required=True)
+    p.add_argument("--figure", required=True)
+    p.set_defaults(func=cmd_envelope)
 
     p = sub.add_parser("hyperparameters", help="(workflow) Table 1 from a run's config.json")
     p.add_argument("--run-config", required=True)

@@ -60,3 +60,40 @@ def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+PROBE_TITLES = {
+    "step_loss": ("Loss landscape: training loss per step", "loss"),
+    "grad_change": ("Gradient change: ||g_t - g_(t-1)|| of the last linear layer", "gradient change"),
+    "beta": ("beta-smoothness: ||g_t - g_(t-1)|| / ||w_t - w_(t-1)||, last linear layer", "beta"),
+    "line_search": ("Along the gradient (Santurkar et al. 2018, Fig. 4)", ""),
+}
+
+
+def envelope_figure(table: pd.DataFrame, probe: str, out: Path, title: str = "") -> None:
+    """One panel per series; per group (model) a band from the min to the max over its runs, and the mean."""
+    series = list(dict.fromkeys(table["series"])) or [probe]
+    fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series) if len(series) > 1 else 11, 4.8), squeeze=False)
+    heading, ylabel = PROBE_TITLES[probe]
+    for ax, name in zip(axes[0], series, strict=True):
+        rows = table[table["series"] == name]
+        for group in dict.fromkeys(rows["group"]):
+            band = rows[rows["group"] == group]
+            runs = int(band["runs"].max())
+            (line,) = ax.plot(band["step"], band["mean"], linewidth=0.8, label=f"{group} ({runs} runs)")
+            ax.fill_between(band["step"], band["min"], band["max"], color=line.get_color(), alpha=0.3, linewidth=0)
+        values = rows[["min", "max"]].to_numpy().ravel()
+        positive = values[values > 0]
+        if positive.size and positive.max() / positive.min() > 1000:
+            ax.set_yscale("log")
+        ax.set_title(name if len(series) > 1 else heading, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel or name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(f"{title}: {heading}" if len(series) > 1 else title, fontsize=11)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)

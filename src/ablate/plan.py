@@ -61,6 +61,8 @@ class Study:
     def run_ids(self) -> list[str]:
         return list(dict.fromkeys(m.run_id for m in self.members))
 
+    probes: tuple[str, ...] = ()
+
 
 @dataclass
 class Plan:
@@ -201,6 +203,7 @@ def make_plan(config: Mapping) -> Plan:
                 run_id = f"{resolved['model']}-{config_hash(resolved)}"
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
+                entry.probes = tuple(p for p in catalog.PROBES if p in entry.probes or p in resolved["probes"])
         studies[name] = entry
     # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
     # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")

@@ -59,6 +59,20 @@ DEPARTURES = [
     ),
 ]
 
+# what each probe's envelope figure reproduces
+PROBE_CAPTIONS = {
+    "step_loss": "Figure 13 (loss landscape). Training loss per step: for each model, the band spans the "
+    "minimum to the maximum over its runs (the learning rates) at that step; the line is their mean.",
+    "grad_change": "Figure 14 (change of the loss gradient). ||g_t - g_(t-1)|| of the last linear layer's "
+    "weight gradient, per step; band over each model's runs.",
+    "beta": "Figure 15 (beta-smoothness). ||g_t - g_(t-1)|| / ||w_t - w_(t-1)|| on the last linear layer, "
+    "with the weight change of the same step (the original divided by the next step's).",
+    "line_search": "Santurkar et al. 2018, Fig. 4 (not in the original report). Every probe_every steps, on the "
+    "step's mini-batch, at w' = w_t - c·eta·g_t for c in [c_min, c_max]: the range of the loss, "
+    "of ||grad L(w') - g_t|| (gradient predictiveness), and the largest "
+    "||grad L(w') - g_t|| / ||w' - w_t|| (effective beta).",
+}
+
 SUMMARY_COLUMNS = [
     ("variant", "variant", None),
     ("model", "model", None),
@@ -140,12 +154,17 @@ def render_report(spec: Mapping, out: Path) -> None:
         runs_csvs[study["name"]] = runs_csv
         header, rows = _summary_rows(Path(study["summary"]))
         members = pd.read_csv(runs_csv, dtype={"variant": str})
+        envelopes = [
+            {"probe": e["probe"], "src": _image(Path(e["figure"])), "caption": PROBE_CAPTIONS[e["probe"]]}
+            for e in study.get("envelopes", [])
+        ]
         studies.append(
             {
                 **study,
                 "summary_header": header,
                 "summary_rows": rows,
                 "curves_src": _image(Path(study["curves"])),
+                "envelope_figures": envelopes,
                 "members": members.to_dict("records"),
             }
         )

@@ -48,6 +48,29 @@ rule study_curves:
         "python -m ablate curves --runs {input.runs} --title {params.title:q} --out {output} > {log} 2>&1"
 
 
+# The BatchNorm analyses (2.2-2.4): per step, the band of a probe over the runs of each model.
+rule probe_envelope:
+    input:
+        runs="results/studies/{study}/runs.csv",
+        steps=lambda wc: study_files("steps.csv", wc),
+        configs=lambda wc: study_files("config.json", wc),
+    output:
+        table="results/analysis/{study}/{probe}.csv",
+        figure="results/analysis/{study}/{probe}.png",
+    params:
+        group_by=config["analysis"]["group_by"],
+        smoothing=config["analysis"]["smoothing"],
+        title=lambda wc: PLAN.studies[wc.study].title,
+    log:
+        "results/logs/probe_envelope/{study}-{probe}.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        "python -m ablate envelope --runs {input.runs} --probe {wildcards.probe} --group-by {params.group_by:q} "
+        "--smoothing {params.smoothing} --title {params.title:q} --table {output.table} --figure {output.figure} "
+        "> {log} 2>&1"
+
+
 rule hyperparameters:
     input:
         f"{hyperparameters_run().dir}/config.json",

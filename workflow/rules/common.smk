@@ -14,6 +14,7 @@ DATASET_MANIFEST = f"results/data/{DATASET['name']}-{config_hash(DATASET)}.json"
 wildcard_constraints:
     run=r"[a-z0-9_]+-[0-9a-f]{10}",
     study=r"[a-z0-9][a-z0-9_.-]*",
+    probe=r"[a-z_]+",
 
 
 TRAIN_GPUS = 1 if uses_cuda(config["execution"]["device"]) else 0
@@ -59,6 +60,10 @@ def report_spec():
                 "runs": f"results/studies/{s.name}/runs.csv",
                 "summary": f"results/studies/{s.name}/summary.csv",
                 "curves": f"results/studies/{s.name}/curves.png",
+                "envelopes": [
+                    {"probe": p, "figure": f"results/analysis/{s.name}/{p}.png"}
+                    for p in s.probes
+                ],
             }
             for s in PLAN.studies.values()
         ],
@@ -71,3 +76,7 @@ def report_spec():
         "published": config["report"]["published"],
         "benchmarks": [f"results/benchmarks/train/{run}.tsv" for run in PLAN.runs],
     }
+
+
+def envelope_figures():
+    return [f"results/analysis/{s.name}/{p}.png" for s in PLAN.studies.values() for p in s.probes]

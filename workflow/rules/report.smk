@@ -6,6 +6,7 @@ rule report:
         runs=expand("results/studies/{study}/runs.csv", study=PLAN.studies),
         summaries=expand("results/studies/{study}/summary.csv", study=PLAN.studies),
         curves=expand("results/studies/{study}/curves.png", study=PLAN.studies),
+        envelopes=envelope_figures(),
         hyperparameters="results/tables/hyperparameters.csv",
         published=config["report"]["published"],
         metrics=expand(f"{RUNS_DIR}/{{run}}/metrics.json", run=PLAN.runs),
