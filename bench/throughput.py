@@ -18,7 +18,6 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO, snakemake
 
 from ablate.config import validated
 from ablate.errors import ConfigError
 from ablate.plan import make_plan
+
+from conftest import REPO, snakemake
 
 BAD_CONFIGS = {
     "unknown model": (

@@ -74,10 +74,10 @@ def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
 
     root, _ = cifar_archive
     data.cifar10(root, download=True)
-    from conftest import synthetic_config
-
     from ablate.config import validated
     from ablate.plan import make_plan
+
+    from conftest import synthetic_config
 
     config = synthetic_config(epochs=1)
     config["dataset"] = {"name": "cifar10", "root": str(root), "download": False}
@@ -172,13 +172,15 @@ def test_image_folder_is_decoded_to_rgb_32x32(tmp_path):
                 pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i}.png")
     Image.fromarray(rng.integers(0, 256, size=(48, 40), dtype=np.uint8)).convert("L").save(
-        tmp_path / "train" / "dog" / "gray.jpg")
+        tmp_path / "train" / "dog" / "gray.jpg"
+    )
     dataset = data.image_folder(tmp_path)
     assert dataset.classes == ("cat", "dog")
     assert dataset.train.images.shape == (7, 3, 32, 32) and dataset.test.images.shape == (4, 3, 32, 32)
     assert dataset.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]
     first = np.array(Image.open(tmp_path / "train" / "cat" / "0.png"))
     assert torch.equal(dataset.train.images[0], torch.from_numpy(first).permute(2, 0, 1))
-    manifest = data.prepare({"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path,
-                            False, tmp_path / "m.json")
+    manifest = data.prepare(
+        {"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path, False, tmp_path / "m.json"
+    )
     assert manifest["available"] == {"train": 7, "test": 4}

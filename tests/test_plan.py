@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO, job_counts, snakemake, synthetic_config
-
 from ablate.config import read_config_files, validated
 from ablate.plan import config_hash, make_plan, resolve, variant_name
+
+from conftest import REPO, job_counts, snakemake, synthetic_config
 
 
 def full_config() -> dict:
@@ -124,5 +124,14 @@ def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workfl
 def test_studies_are_ordered_by_title_whatever_the_merge_order():
     config = full_config()
     config["studies"] = dict(reversed(list(config["studies"].items())))
-    assert list(make_plan(config).studies) == ["batch_size", "dropout", "residual", "resnet_depth", "loss",
-                                                "activation", "optimizer", "vgg", "landscape"]
+    assert list(make_plan(config).studies) == [
+        "batch_size",
+        "dropout",
+        "residual",
+        "resnet_depth",
+        "loss",
+        "activation",
+        "optimizer",
+        "vgg",
+        "landscape",
+    ]

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from conftest import REPO, synthetic_config, tool_env
 
 from ablate.config import validated
 from ablate.plan import canonical_json, make_plan
 from ablate.train import Runtime, train_run
+
+from conftest import REPO, synthetic_config, tool_env
 
 RESULT_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
 
