@@ -77,5 +77,6 @@ def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothi
     )
     order = {name: index for index, (name, _, _) in enumerate(PROBE_SERIES[probe])}
     table = table.reset_index()
-    return table.sort_values(["series", "group", "step"], key=lambda c: c.map(order) if c.name == "series" else c,
-                             kind="stable")
+    return table.sort_values(
+        ["series", "group", "step"], key=lambda c: c.map(order) if c.name == "series" else c, kind="stable"
+    )

@@ -16,3 +16,15 @@ def cuda_present() -> bool:
 def uses_cuda(device: str) -> bool:
     """Whether train jobs with execution.device `device` will hold a GPU (for `resources: gpu=1`)."""
     return device == "cuda" or (device == "auto" and cuda_present())
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else the machine type: for the provenance of timings."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()

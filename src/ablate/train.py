@@ -12,7 +12,6 @@ import csv
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ import torch
 import torchvision
 
 from ablate import components, data, probes
+from ablate.execution import cpu_name
 from ablate.models import build_model, parameter_count
 
 HISTORY_COLUMNS = (
@@ -312,9 +312,7 @@ class Trainer:
             "images_per_second": sum(r["images_per_second"] for r in timed) / len(timed) if timed else None,
             "wall_seconds": self.wall_seconds,
             "device": str(self.device),
-            "device_name": torch.cuda.get_device_name(self.device)
-            if self.device.type == "cuda"
-            else platform.processor() or platform.machine(),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name(),
             "precision": "bf16-autocast" if self.dtype is not None else "fp32",
             "channels_last": self.channels_last,
             "compiled": self.runtime.compile,
