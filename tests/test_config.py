@@ -58,6 +58,11 @@ BAD_CONFIGS = {
     ),
     "unknown recipe": ({"studies": {"loss": {"recipe": "resnett"}}}, "studies.loss.recipe", "resnett"),
     "unknown probe": ({"studies": {"landscape": {"probes": ["hessian"]}}}, "studies.landscape.probes", "hessian"),
+    "section 1.9 on a network that is not a ResNet": (
+        {"report": {"filters": {"study": "vgg", "variant": "vgg_a"}}},
+        "report.filters",
+        "vgg_a",
+    ),
     "unknown key": ({"defaults": {"learning_rate": 0.1}}, "defaults", "learning_rate"),
 }
 
@@ -128,6 +133,12 @@ def test_a_later_config_file_removes_a_study_with_null():
     from ablate.config import merge, read_config_files
 
     full = read_config_files([REPO / "config/config.yaml"])
-    reduced = merge(full, {"studies": {name: None for name in full["studies"] if name != "batch_size"}})
+    reduced = merge(
+        full,
+        {
+            "studies": {name: None for name in full["studies"] if name != "batch_size"},
+            "report": {"filters": None, "feature_maps": None},
+        },
+    )
     plan = make_plan(validated(reduced, check_paths=False))
     assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3

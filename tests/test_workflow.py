@@ -48,9 +48,10 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     images = re.findall(r'<img src="([^"]+)"', html)
     envelopes = sum(len(study.probes) for study in plan.studies.values())
     assert envelopes == 4  # the landscape study: step_loss, grad_change, beta, line_search
-    assert len(images) == len(plan.studies) + envelopes
+    assert len(images) == len(plan.studies) + envelopes + 2  # + 1.9: filters and feature maps
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Figure 13 (loss landscape)" in html and "Figure 15 (beta-smoothness)" in html
+    assert 'id="interpret-interpretation"' in html and "[1×1, 16 / 3×3, 16 / 1×1, 64] × 3" in html
     assert "Table 1" in html and "Table 2." in html and "Table 3." in html
     assert "Published vs reproduced" in html and "Provenance" in html
     assert not re.search(r'(src|href)="https?:', html), "the report must not load anything from the network"

@@ -121,6 +121,30 @@ def cmd_envelope(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_architecture(args: argparse.Namespace) -> int:
+    from ablate.architecture import write_architecture_table
+
+    write_architecture_table(Path(args.out), width=args.width)
+    return 0
+
+
+def cmd_filters(args: argparse.Namespace) -> int:
+    from ablate.interpret import first_layer_filters
+
+    first_layer_filters(Path(args.run_dir), Path(args.out))
+    return 0
+
+
+def cmd_feature_maps(args: argparse.Namespace) -> int:
+    from ablate.interpret import block_feature_maps, load_run, sample_image
+
+    _, config = load_run(Path(args.run_dir))
+    data_root = json.loads(Path(args.runtime).read_text())["data_root"]
+    image = sample_image(config, data_root, args.image)
+    block_feature_maps(Path(args.run_dir), image, Path(args.out), stage=args.stage)
+    return 0
+
+
 def cmd_hyperparameters(args: argparse.Namespace) -> int:
     from ablate.analysis import write_hyperparameters
 
@@ -200,6 +224,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True)
     p.add_argument("--figure", required=True)
     p.set_defaults(func=cmd_envelope)
+
+    p = sub.add_parser("architecture", help="(workflow) per-stage sizes, kernels, parameters, MACs of the ResNets")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_architecture)
+
+    p = sub.add_parser("filters", help="(workflow) first-layer filters of a trained run")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_filters)
+
+    p = sub.add_parser("feature-maps", help="(workflow) feature maps of a test image through a ResNet stage")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--runtime", required=True, help="results/runtime.json (for the data root)")
+    p.add_argument("--stage", default="layer1")
+    p.add_argument("--image", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_feature_maps)
 
     p = sub.add_parser("hyperparameters", help="(workflow) Table 1 from a run's config.json")
     p.add_argument("--run-config", required=True)

@@ -68,6 +68,8 @@ class Study:
 class Plan:
     runs: dict[str, Run]
     studies: dict[str, Study]
+    # report.hyperparameters / filters / feature_maps -> (study, variant), or None where left out
+    report_refs: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
     @property
     def members(self) -> list[Member]:
@@ -207,22 +209,40 @@ def make_plan(config: Mapping) -> Plan:
         studies[name] = entry
     # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
     # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")
-    ordered = sorted(studies.values(), key=lambda s: (_natural(s.title), s.name))
+    ordered = sorted(studies.values(), key=lambda s: (natural_key(s.title), s.name))
     plan = Plan(runs=runs, studies={s.name: s for s in ordered})
-    _check_report_refs(config, plan)
+    plan.report_refs = _report_refs(config, plan)
     return plan
 
 
-def _natural(text: str) -> list:
+def natural_key(text: str) -> list:
+    """Sort key of a title: numbers compared as numbers, so that "1.10" comes after "1.9"."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
 
 
-def _check_report_refs(config: Mapping, plan: Plan) -> None:
-    ref = config["report"]["hyperparameters"]
+RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | None]:
+    """The runs the report points at, each checked to be planned (and, for section 1.9, a ResNet)."""
     if not plan.studies:
-        return
-    if ref["study"] not in plan.studies or ref["variant"] not in plan.studies[ref["study"]].variants:
-        raise ConfigError(
-            f"config error at report.hyperparameters: no study {ref['study']!r} with variant "
-            f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
-        )
+        return dict.fromkeys(("hyperparameters", "filters", "feature_maps"))
+    first = next(iter(plan.studies.values()))
+    refs: dict[str, tuple[str, str] | None] = {}
+    for key in ("hyperparameters", "filters", "feature_maps"):
+        ref = config["report"][key]
+        if ref is None:
+            refs[key] = (first.name, first.variants[0]) if key == "hyperparameters" else None
+            continue
+        if ref["study"] not in plan.studies or ref["variant"] not in plan.studies[ref["study"]].variants:
+            raise ConfigError(
+                f"config error at report.{key}: no study {ref['study']!r} with variant "
+                f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
+            )
+        model = plan.run_of(ref["study"], ref["variant"], config["seeds"][0]).config["model"]
+        if key != "hyperparameters" and model not in RESNETS:
+            raise ConfigError(
+                f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a ResNet"
+            )
+        refs[key] = (ref["study"], ref["variant"])
+    return refs

@@ -14,6 +14,7 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ablate.analysis import published_comparison
+from ablate.plan import natural_key
 
 # Where the original's code and text disagree, and which one this reproduction follows.
 DEPARTURES = [
@@ -145,6 +146,42 @@ def _benchmarks(paths: list[str]) -> dict[str, float]:
     return seconds
 
 
+def _architecture(table_csv: Path) -> tuple[list[str], list[list[str]]]:
+    """The original's Figure 8 layout: a row per stage, the output size, then each depth's kernels."""
+    table = pd.read_csv(table_csv, dtype={"kernels": str}).fillna("")
+    models = list(dict.fromkeys(table["model"]))
+    header = ["stage", "output size", *(m.replace("resnet", "ResNet-") for m in models)]
+    rows = []
+    for stage in dict.fromkeys(table[table["stage"] != "total"]["stage"]):
+        cells = table[table["stage"] == stage].set_index("model")
+        size = cells["output_size"].iloc[0].rsplit("×", 1)[0] if "×" in cells["output_size"].iloc[0] else "1×1"
+        rows.append([stage, size, *(cells.loc[m, "kernels"] for m in models)])
+    totals = table[table["stage"] == "total"].set_index("model")
+    rows.append(["parameters", "", *(f"{totals.loc[m, 'parameters']:,}" for m in models)])
+    rows.append(["MACs / image", "", *(f"{totals.loc[m, 'mflops'] / 1000:.2f} × 10⁹" for m in models)])
+    return header, rows
+
+
+def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
+    """Studies and section 1.9 in the order of their titles (see ablate.plan.natural_key)."""
+    sections = [{"kind": "study", **study} for study in studies]
+    if interpret:
+        header, rows = _architecture(Path(interpret["architecture"]))
+        sections.append(
+            {
+                "kind": "interpret",
+                "name": "interpretation",
+                "title": "1.9 Network interpretation",
+                "architecture_header": header,
+                "architecture_rows": rows,
+                **interpret,
+                "filters_src": _image(Path(interpret["filters"])),
+                "feature_maps_src": _image(Path(interpret["feature_maps"])),
+            }
+        )
+    return sorted(sections, key=lambda section: natural_key(section["title"]))
+
+
 def render_report(spec: Mapping, out: Path) -> None:
     """Render the report from `spec` (written by the workflow's report rule; see workflow/rules/report.smk)."""
     studies = []
@@ -181,6 +218,7 @@ def render_report(spec: Mapping, out: Path) -> None:
     html = env.get_template("report.html.j2").render(
         title=spec["title"],
         studies=studies,
+        sections=_sections(studies, spec.get("interpret")),
         hyper=hyper,
         hyper_ref=spec["hyperparameters"],
         comparison=comparison,

@@ -73,7 +73,7 @@ rule probe_envelope:
 
 rule hyperparameters:
     input:
-        f"{hyperparameters_run().dir}/config.json",
+        f"{report_run('hyperparameters').dir}/config.json",
     output:
         "results/tables/hyperparameters.csv",
     log:
@@ -82,3 +82,54 @@ rule hyperparameters:
         "../envs/ablate.yaml"
     shell:
         "python -m ablate hyperparameters --run-config {input} --out {output} > {log} 2>&1"
+
+
+# Section 1.9, network interpretation: the ResNets' architecture table (Figure 8, measured by a forward
+# pass), the first-layer filters of a trained ResNet, and a test image's feature maps through one stage.
+rule architecture:
+    output:
+        "results/tables/architecture.csv",
+    params:
+        width=lambda wc: report_run("feature_maps").config["width"],
+    log:
+        "results/logs/architecture.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        "python -m ablate architecture --width {params.width} --out {output} > {log} 2>&1"
+
+
+rule filters:
+    input:
+        model=lambda wc: f"{report_run('filters').dir}/model.pt",
+        config=lambda wc: f"{report_run('filters').dir}/config.json",
+    output:
+        "results/interpret/filters.png",
+    params:
+        run_dir=lambda wc: report_run("filters").dir,
+    log:
+        "results/logs/filters.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        "python -m ablate filters --run-dir {params.run_dir} --out {output} > {log} 2>&1"
+
+
+rule feature_maps:
+    input:
+        model=lambda wc: f"{report_run('feature_maps').dir}/model.pt",
+        config=lambda wc: f"{report_run('feature_maps').dir}/config.json",
+        runtime=ancient("results/runtime.json"),
+    output:
+        "results/interpret/feature_maps.png",
+    params:
+        run_dir=lambda wc: report_run("feature_maps").dir,
+        stage=config["report"]["feature_maps"]["stage"] if INTERPRET else "",
+        image=config["report"]["feature_maps"]["image"] if INTERPRET else 0,
+    log:
+        "results/logs/feature_maps.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        "python -m ablate feature-maps --run-dir {params.run_dir} --runtime {input.runtime} "
+        "--stage {params.stage} --image {params.image} --out {output} > {log} 2>&1"

@@ -40,14 +40,28 @@ def study_members_json(wildcards):
     return canonical_json([m.row() for m in PLAN.studies[wildcards.study].members])
 
 
-def hyperparameters_run():
-    ref = config["report"]["hyperparameters"]
-    return PLAN.run_of(ref["study"], ref["variant"], config["seeds"][0])
+def report_run(key):
+    """The run that report.<key> (hyperparameters, filters, feature_maps) points at."""
+    study, variant = PLAN.report_refs[key]
+    return PLAN.run_of(study, variant, config["seeds"][0])
+
+
+# section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them
+INTERPRET = bool(PLAN.report_refs["filters"] and PLAN.report_refs["feature_maps"])
+INTERPRET_OUTPUTS = (
+    [
+        "results/tables/architecture.csv",
+        "results/interpret/filters.png",
+        "results/interpret/feature_maps.png",
+    ]
+    if INTERPRET
+    else []
+)
 
 
 def report_spec():
     """Everything the report shows, by path; the report rule's inputs are the same paths."""
-    ref = config["report"]["hyperparameters"]
+    study, variant = PLAN.report_refs["hyperparameters"]
     return {
         "title": config["report"]["title"],
         "config_hash": config_hash(config),
@@ -69,10 +83,22 @@ def report_spec():
         ],
         "hyperparameters": {
             "table": "results/tables/hyperparameters.csv",
-            "study": ref["study"],
-            "variant": ref["variant"],
-            "run_dir": hyperparameters_run().dir,
+            "study": study,
+            "variant": variant,
+            "run_dir": report_run("hyperparameters").dir,
         },
+        "interpret": (
+            {
+                "architecture": "results/tables/architecture.csv",
+                "filters": "results/interpret/filters.png",
+                "filters_run": report_run("filters").dir,
+                "feature_maps": "results/interpret/feature_maps.png",
+                "feature_maps_run": report_run("feature_maps").dir,
+                "stage": config["report"]["feature_maps"]["stage"],
+            }
+            if INTERPRET
+            else None
+        ),
         "published": config["report"]["published"],
         "benchmarks": [f"results/benchmarks/train/{run}.tsv" for run in PLAN.runs],
     }

@@ -8,6 +8,7 @@ rule report:
         curves=expand("results/studies/{study}/curves.png", study=PLAN.studies),
         envelopes=envelope_figures(),
         hyperparameters="results/tables/hyperparameters.csv",
+        interpret=INTERPRET_OUTPUTS,
         published=config["report"]["published"],
         metrics=expand(f"{RUNS_DIR}/{{run}}/metrics.json", run=PLAN.runs),
         benchmarks=expand("results/benchmarks/train/{run}.tsv", run=PLAN.runs),
