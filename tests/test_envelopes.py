@@ -18,18 +18,26 @@ def fake_run(root: Path, name: str, model: str, losses: list[float], betas: list
     run_dir = root / name
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({"model": model}))
-    pd.DataFrame({"epoch": 1, "step": range(1, len(losses) + 1), "step_loss": losses,
-                  "ls_loss_min": [v - 1 if i % 2 else math.nan for i, v in enumerate(losses)],
-                  "ls_loss_max": [v + 1 if i % 2 else math.nan for i, v in enumerate(losses)],
-                  "ls_beta_max": betas}).to_csv(run_dir / "steps.csv", index=False)
+    pd.DataFrame(
+        {
+            "epoch": 1,
+            "step": range(1, len(losses) + 1),
+            "step_loss": losses,
+            "ls_loss_min": [v - 1 if i % 2 else math.nan for i, v in enumerate(losses)],
+            "ls_loss_max": [v + 1 if i % 2 else math.nan for i, v in enumerate(losses)],
+            "ls_beta_max": betas,
+        }
+    ).to_csv(run_dir / "steps.csv", index=False)
     return {"study": "s", "variant": name, "seed": 0, "run": name, "run_dir": str(run_dir)}
 
 
 @pytest.fixture
 def runs_csv(tmp_path) -> Path:
-    rows = [fake_run(tmp_path, "a1", "vgg_a", [4, 3, 2, 1], [1, 1, 1, 1]),
-            fake_run(tmp_path, "a2", "vgg_a", [6, 5, 4, 3], [3, 3, 3, 3]),
-            fake_run(tmp_path, "b1", "vgg_a_bn", [2, 2, 2, 2], [0.5, 0.5, 0.5, 0.5])]
+    rows = [
+        fake_run(tmp_path, "a1", "vgg_a", [4, 3, 2, 1], [1, 1, 1, 1]),
+        fake_run(tmp_path, "a2", "vgg_a", [6, 5, 4, 3], [3, 3, 3, 3]),
+        fake_run(tmp_path, "b1", "vgg_a_bn", [2, 2, 2, 2], [0.5, 0.5, 0.5, 0.5]),
+    ]
     write_study_runs(rows, tmp_path / "runs.csv")
     return tmp_path / "runs.csv"
 
