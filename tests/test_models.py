@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ablate import catalog, components, probes
-from ablate.config import schema
+from ablate.config import schema, validated
 from ablate.models import MODELS, build_model, last_linear, parameter_count
 
 PUBLISHED_COUNTS = {
@@ -74,17 +74,8 @@ def test_losses_take_logits_and_class_indices(loss):
 
 @pytest.mark.parametrize("name", catalog.OPTIMIZERS)
 def test_optimizers_take_only_their_keys(name):
-    spec = {
-        "name": name,
-        "lr": 0.01,
-        "momentum": 0.9,
-        "weight_decay": 0.0,
-        "nesterov": False,
-        "betas": [0.9, 0.999],
-        "eps": None,
-        "rho": 0.9,
-        "alpha": 0.99,
-    }
+    defaults = validated({}, check_paths=False)["defaults"]["optimizer"]  # every optimizer key, as configs have
+    spec = {**defaults, "name": name, "lr": 0.01}
     optimizer = components.optimizer([nn.Parameter(torch.zeros(3))], spec)
     assert isinstance(optimizer, components.OPTIMIZERS[name])
     assert optimizer.param_groups[0]["lr"] == 0.01
