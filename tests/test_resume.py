@@ -1,0 +1,45 @@
+"""A local snakemake killed during a train job: the rerun with --rerun-incomplete resumes the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pandas as pd
+import pytest
+from interrupt import RESUME, history, kill_group, resume_run_dir, start, wait_for_file
+
+from conftest import copy_workflow, snakemake, tool_env
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
+    run_dir = resume_run_dir()
+    args = [f"{run_dir}/metrics.json", "--cores", "1", *RESUME]
+    whole, killed = copy_workflow(tmp_path / "whole"), copy_workflow(tmp_path / "killed")
+    # the uninterrupted run trains beside the one that gets killed (one core each)
+    reference = start(whole, args, tool_env(), tmp_path / "whole.txt")
+    victim = start(killed, args, tool_env(), tmp_path / "killed.txt")
+    try:
+        wait_for_file(killed / run_dir / "checkpoint.pt", victim, timeout=120)
+        os.killpg(victim.pid, signal.SIGKILL)  # snakemake and its job die at once, as when a machine goes down
+        victim.wait(timeout=30)
+        assert not (killed / run_dir / "metrics.json").exists(), "the run ended before it could be killed"
+
+        # snakemake knows the job never finished: it needs --unlock, then refuses to go on without
+        # --rerun-incomplete
+        assert snakemake(killed, "--unlock", *args, timeout=120).returncode == 0
+        plain = snakemake(killed, "-n", *args, timeout=120)
+        assert plain.returncode != 0 and "--rerun-incomplete" in plain.stdout + plain.stderr, plain.stderr[-3000:]
+        rerun = snakemake(killed, *args, "--rerun-incomplete", timeout=300)
+        assert rerun.returncode == 0, rerun.stderr[-6000:]
+        assert reference.wait(timeout=300) == 0, (tmp_path / "whole.txt").read_text()[-6000:]
+    finally:
+        kill_group(victim)
+        kill_group(reference)
+
+    log = (killed / "results/logs/train" / f"{os.path.basename(run_dir)}.log").read_text()
+    assert "resumed from" in log
+    assert not (killed / run_dir / "checkpoint.pt").exists()
+    pd.testing.assert_frame_equal(history(killed, run_dir), history(whole, run_dir), check_exact=True)
