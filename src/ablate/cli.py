@@ -58,12 +58,11 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ablate.train import Runtime, train_run
 
-    log_file = open(args.log, "a") if args.log else None  # noqa: SIM115 - lives as long as the run
+    # one line per epoch, to --log when given (the workflow appends stderr there too), else to stderr
+    stream = open(args.log, "a") if args.log else sys.stderr  # noqa: SIM115 - lives as long as the run
 
     def log(line: str) -> None:
-        for stream in (log_file, sys.stderr):
-            if stream is not None:
-                print(line, file=stream, flush=True)
+        print(line, file=stream, flush=True)
 
     settings = json.loads(Path(args.runtime).read_text()) if args.runtime else {}
     settings.update(

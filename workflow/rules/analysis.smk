@@ -52,7 +52,10 @@ rule study_curves:
 rule probe_envelope:
     input:
         runs="results/studies/{study}/runs.csv",
-        steps=lambda wc: study_files("steps.csv", wc),
+        # steps.csv outgrows Snakemake's checksum limit (1 MB) in the full study, so a touch would look like
+        # a change: it is `ancient`, and metrics.json (small, rewritten by every training) says when it changed
+        steps=lambda wc: [ancient(f) for f in study_files("steps.csv", wc)],
+        metrics=lambda wc: study_files("metrics.json", wc),
         configs=lambda wc: study_files("config.json", wc),
     output:
         table="results/analysis/{study}/{probe}.csv",
@@ -101,7 +104,10 @@ rule architecture:
 
 rule filters:
     input:
-        model=lambda wc: f"{report_run('filters').dir}/model.pt",
+        # model.pt is too big to be checksummed (a touch would look like a change): `ancient`, with
+        # metrics.json telling when the run was trained again
+        model=lambda wc: ancient(f"{report_run('filters').dir}/model.pt"),
+        metrics=lambda wc: f"{report_run('filters').dir}/metrics.json",
         config=lambda wc: f"{report_run('filters').dir}/config.json",
     output:
         "results/interpret/filters.png",
@@ -117,7 +123,8 @@ rule filters:
 
 rule feature_maps:
     input:
-        model=lambda wc: f"{report_run('feature_maps').dir}/model.pt",
+        model=lambda wc: ancient(f"{report_run('feature_maps').dir}/model.pt"),
+        metrics=lambda wc: f"{report_run('feature_maps').dir}/metrics.json",
         config=lambda wc: f"{report_run('feature_maps').dir}/config.json",
         runtime=ancient("results/runtime.json"),
     output:
