@@ -16,9 +16,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ablate import catalog
 from ablate.models import build_model, parameter_count
 
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+RESNETS = catalog.RESNETS
 # our module names -> the layer names of He et al.'s table (and of the original's Figure 8)
 STAGES = {
     "stem": "conv1",

@@ -22,6 +22,9 @@ MODELS: dict[str, float] = {
     "vgg_a_bn_dropout": 0.5,
 }
 
+# the models section 1.9 (architecture table, filters, feature maps) knows how to take apart
+RESNETS = tuple(name for name in MODELS if name.startswith("resnet"))
+
 LOSSES = ("cross_entropy", "mse", "smooth_l1", "bce_with_logits")
 
 ACTIVATIONS = ("relu", "sigmoid", "leaky_relu", "tanh", "softplus", "elu", "gelu", "silu")

@@ -135,9 +135,9 @@ def cmd_filters(args: argparse.Namespace) -> int:
 
 
 def cmd_feature_maps(args: argparse.Namespace) -> int:
-    from ablate.interpret import block_feature_maps, load_run, sample_image
+    from ablate.interpret import block_feature_maps, sample_image
 
-    _, config = load_run(Path(args.run_dir))
+    config = json.loads((Path(args.run_dir) / "config.json").read_text())  # block_feature_maps loads the model
     data_root = json.loads(Path(args.runtime).read_text())["data_root"]
     image = sample_image(config, data_root, args.image)
     block_feature_maps(Path(args.run_dir), image, Path(args.out), stage=args.stage)

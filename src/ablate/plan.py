@@ -56,12 +56,11 @@ class Study:
     table: str = ""
     figure: str = ""
     members: list[Member] = field(default_factory=list)
+    probes: tuple[str, ...] = ()  # every probe some run of the study records, in catalog order
 
     @property
     def run_ids(self) -> list[str]:
         return list(dict.fromkeys(m.run_id for m in self.members))
-
-    probes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -205,7 +204,8 @@ def make_plan(config: Mapping) -> Plan:
                 run_id = f"{resolved['model']}-{config_hash(resolved)}"
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
-                entry.probes = tuple(p for p in catalog.PROBES if p in entry.probes or p in resolved["probes"])
+        recorded = {p for run_id in entry.run_ids for p in runs[run_id].config["probes"]}
+        entry.probes = tuple(p for p in catalog.PROBES if p in recorded)
         studies[name] = entry
     # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
     # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")
@@ -218,9 +218,6 @@ def make_plan(config: Mapping) -> Plan:
 def natural_key(text: str) -> list:
     """Sort key of a title: numbers compared as numbers, so that "1.10" comes after "1.9"."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
-
-
-RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 
 
 def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | None]:
@@ -240,7 +237,7 @@ def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | Non
                 f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
             )
         model = plan.run_of(ref["study"], ref["variant"], config["seeds"][0]).config["model"]
-        if key != "hyperparameters" and model not in RESNETS:
+        if key != "hyperparameters" and model not in catalog.RESNETS:
             raise ConfigError(
                 f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a ResNet"
             )
