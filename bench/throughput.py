@@ -82,16 +82,23 @@ def measure(model_name: str, batch_size: int, steps: int, repeats: int, workers:
     with tempfile.TemporaryDirectory() as scratch:
         for precision in ("fp32", "bf16"):
             trainers[precision] = Trainer(
-                run_config(model_name, batch_size, steps, precision), scratch, Runtime(device="cpu", threads=threads),
+                run_config(model_name, batch_size, steps, precision),
+                scratch,
+                Runtime(device="cpu", threads=threads),
                 log=lambda _: None,
             )
     dataset = trainers["fp32"].dataset.train
-    transform = transforms.Compose([
-        transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(),
-        transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-    ])
-    loader = DataLoader(PILImages(dataset.images, dataset.labels, transform), batch_size=batch_size, shuffle=True,
-                        num_workers=workers)
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(32, padding=4),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+        ]
+    )
+    loader = DataLoader(
+        PILImages(dataset.images, dataset.labels, transform), batch_size=batch_size, shuffle=True, num_workers=workers
+    )
     torch.manual_seed(0)
     seed_model = build_model(model_name)
     seed_optimizer = components.optimizer(seed_model.parameters(), {"name": "sgd", "lr": 0.001, "momentum": 0.9})
@@ -107,9 +114,12 @@ def measure(model_name: str, batch_size: int, steps: int, repeats: int, workers:
         rates["fp32"].append(ours(trainers["fp32"], 2))
         rates["bf16"].append(ours(trainers["bf16"], 2))
     seed, fp32, bf16 = (statistics.median(rates[k]) for k in ("seed", "fp32", "bf16"))
-    print(f"{model_name:<10} batch {batch_size:>3}  {steps:>4} steps x {repeats}  "
-          f"seed-style {seed:8.1f} img/s | ours fp32 {fp32:8.1f} img/s  ratio {fp32 / seed:4.2f}x | "
-          f"ours bf16-autocast {bf16:8.1f} img/s  ratio {bf16 / seed:4.2f}x", flush=True)
+    print(
+        f"{model_name:<10} batch {batch_size:>3}  {steps:>4} steps x {repeats}  "
+        f"seed-style {seed:8.1f} img/s | ours fp32 {fp32:8.1f} img/s  ratio {fp32 / seed:4.2f}x | "
+        f"ours bf16-autocast {bf16:8.1f} img/s  ratio {bf16 / seed:4.2f}x",
+        flush=True,
+    )
 
 
 CASES = [("basic_cnn", 128, 60), ("resnet18", 128, 6), ("basic_cnn", 4, 600)]
@@ -124,8 +134,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the seed-style loop")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {args.threads} threads, CPU, DataLoader workers {args.workers}, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, CPU, DataLoader workers {args.workers}, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     cases = [(args.model, args.batch_size, args.steps)] if args.model else CASES
     for model_name, batch_size, steps in cases:
         measure(model_name, batch_size, steps, args.repeats, args.workers, args.threads)
