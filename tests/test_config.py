@@ -125,6 +125,7 @@ def test_defaults_fill_every_run_key():
         "id": None,
         "train_samples": None,
         "test_samples": None,
+        "subset_seed": 0,
         "seed": 0,
     }
 
@@ -141,4 +142,4 @@ def test_a_later_config_file_removes_a_study_with_null():
         },
     )
     plan = make_plan(validated(reduced, check_paths=False))
-    assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3
+    assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3 * 3  # 3 variants, 3 seeds

@@ -184,3 +184,41 @@ def test_image_folder_is_decoded_to_rgb_32x32(tmp_path):
         {"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path, False, tmp_path / "m.json"
     )
     assert manifest["available"] == {"train": 7, "test": 4}
+
+
+def test_a_subset_of_a_class_sorted_folder_holds_every_class_equally(tmp_path):
+    """image_folder lists files class by class: a subset must be a stratified sample, not the first N."""
+    from PIL import Image
+
+    from ablate.plan import dataset_identity
+
+    rng = np.random.default_rng(2)
+    classes = [f"c{k}" for k in range(5)]
+    for split, count in (("train", 12), ("test", 6)):
+        for label in classes:
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.fromarray(rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    settings = {"name": "image_folder", "root": str(tmp_path), "id": "folder", "seed": 0}
+    identity = dataset_identity({**settings, "train_samples": 20, "test_samples": 10, "subset_seed": 0})
+    assert identity["subset_seed"] == 0  # which images a subset holds is part of every run's identity
+    dataset = data.load_dataset(identity, tmp_path)
+    assert torch.bincount(dataset.train.labels).tolist() == [4] * 5
+    assert torch.bincount(dataset.test.labels).tolist() == [2] * 5
+    # the same draw every time, another one with another subset_seed
+    again = data.load_dataset(identity, tmp_path)
+    assert torch.equal(again.train.images, dataset.train.images)
+    other = data.load_dataset({**identity, "subset_seed": 1}, tmp_path)
+    assert not torch.equal(other.train.images, dataset.train.images)
+    # not a multiple of the class count: shares differ by at most one image
+    odd = data.load_dataset({**identity, "train_samples": 23}, tmp_path)
+    assert sorted(torch.bincount(odd.train.labels).tolist()) == [4, 4, 5, 5, 5]
+    full = dataset_identity({**settings, "train_samples": None, "test_samples": None, "subset_seed": 0})
+    assert "subset_seed" not in full  # all the data: no draw, no identity change
+
+
+def test_synthetic_classes_are_balanced():
+    generated = data.synthetic(100, 50, seed=3)
+    assert torch.bincount(generated.train.labels).tolist() == [10] * 10
+    assert torch.bincount(generated.test.labels).tolist() == [5] * 10

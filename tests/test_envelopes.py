@@ -48,6 +48,7 @@ def test_band_spans_each_models_runs_per_step(runs_csv):
     assert vgg["min"].tolist() == [4, 3, 2, 1] and vgg["max"].tolist() == [6, 5, 4, 3]
     assert vgg["mean"].tolist() == [5, 4, 3, 2] and (vgg["runs"] == 2).all()
     assert table[table["group"] == "vgg_a_bn"]["max"].tolist() == [2, 2, 2, 2]
+    assert (table["band"] == table["group"]).all()  # Figures 13-15: one band per model, over its learning rates
 
 
 def test_smoothing_is_a_rolling_mean_before_the_envelope(runs_csv):
@@ -58,7 +59,12 @@ def test_smoothing_is_a_rolling_mean_before_the_envelope(runs_csv):
 def test_line_search_bands_use_their_min_and_max_columns(runs_csv, tmp_path):
     table = probe_envelopes(runs_csv, "line_search")
     assert list(dict.fromkeys(table["series"])) == ["loss range", "effective beta"]
-    loss = table[(table["series"] == "loss range") & (table["group"] == "vgg_a")]
-    assert loss["step"].tolist() == [2, 4] and loss["min"].tolist() == [2, 0] and loss["max"].tolist() == [6, 4]
+    # one band per run (learning rate), never pooled over a model's runs
+    a1 = table[(table["series"] == "loss range") & (table["band"] == "a1")]
+    assert (a1["group"] == "vgg_a").all() and (a1["runs"] == 1).all()
+    assert a1["step"].tolist() == [2, 4] and a1["min"].tolist() == [2, 0] and a1["max"].tolist() == [4, 2]
+    a2 = table[(table["series"] == "loss range") & (table["band"] == "a2")]
+    assert a2["min"].tolist() == [4, 2] and a2["max"].tolist() == [6, 4]
+    assert set(table[table["group"] == "vgg_a"]["band"]) == {"a1", "a2"}
     envelope_figure(table, "line_search", tmp_path / "ls.png", title="t")
     assert (tmp_path / "ls.png").stat().st_size > 10_000

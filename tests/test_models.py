@@ -19,6 +19,7 @@ PUBLISHED_COUNTS = {
     "resnet152": 58_156_618,
     "vgg_a": 9_750_922,
     "vgg_a_light": 285_162,
+    "vgg_a_bn": 9_756_426,  # VGG&BN/VGG.py: BatchNorm2d after each of the 8 convolutions
 }
 
 
@@ -62,6 +63,29 @@ def test_dropout_models_and_probabilities():
     assert any(isinstance(m, nn.BatchNorm2d) for m in build_model("vgg_a_bn").modules())
     assert not any(isinstance(m, nn.BatchNorm2d) for m in build_model("vgg_a").modules())
     assert last_linear(build_model("vgg_a")).out_features == 10
+
+
+@pytest.mark.parametrize("name", ["vgg_a_dropout", "vgg_a_bn_dropout"])
+def test_vgg_dropout_sits_before_the_hidden_linear_layers_only(name):
+    """VGG&BN/VGG.py L169-177 and L321-329: Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear."""
+    kinds = [type(m) for m in build_model(name).classifier if not isinstance(m, nn.Flatten)]
+    assert kinds == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Linear]
+    assert catalog.MODELS[name] == 0.5  # the probability a run of it gets when its config says `dropout: null`
+
+
+def test_glorot_init_is_xavier_uniform_with_zero_biases():
+    torch.manual_seed(0)
+    model = build_model("vgg_a_bn", init="glorot")
+    conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d) and m.in_channels == 256)
+    fan_in, fan_out = 256 * 9, conv.out_channels * 9
+    bound = (6 / (fan_in + fan_out)) ** 0.5
+    assert float(conv.weight.abs().max()) <= bound and float(conv.weight.abs().max()) > 0.95 * bound
+    assert float(conv.weight.std()) == pytest.approx(bound / 3**0.5, rel=0.02)  # uniform(-b, b)
+    assert all(float(m.bias.abs().max()) == 0 for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d))
+    norm = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert torch.equal(norm.weight, torch.ones_like(norm.weight))
+    default = build_model("vgg_a_bn")
+    assert float(next(m for m in default.modules() if isinstance(m, nn.Linear)).bias.abs().max()) > 0
 
 
 @pytest.mark.parametrize("loss", catalog.LOSSES)

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ablate.config import read_config_files, validated
+from ablate.errors import ConfigError
 from ablate.plan import config_hash, make_plan, resolve, variant_name
 
 from conftest import REPO, job_counts, snakemake, synthetic_config
@@ -18,18 +21,24 @@ def full_config() -> dict:
     return validated(read_config_files([REPO / "config/config.yaml"]), check_paths=False)
 
 
-def test_full_study_shares_identical_runs():
+def test_full_study_runs_and_seeds():
     plan = make_plan(full_config())
     variants = sum(len(s.variants) for s in plan.studies.values())
-    assert (variants, len(plan.runs)) == (40, 38)
-    assert plan.run_of("batch_size", "bs4", 0) is plan.run_of("dropout", "p0", 0)
-    assert plan.run_of("loss", "cross_entropy", 0) is plan.run_of("optimizer", "sgd", 0)
+    assert (variants, len(plan.runs)) == (41, 91)
+    three = {name for name, study in plan.studies.items() if study.seeds == (0, 1, 2)}
+    assert three == {"batch_size", "dropout", "loss", "activation", "optimizer", "vgg"}
+    assert plan.run_of("dropout", "p0.5", 2) is not plan.run_of("dropout", "p0.5", 0)
     assert plan.run_of("dropout", "p0.5", 0) is not plan.run_of("dropout", "p0", 0)
 
 
 def test_recipes_of_the_original_study():
+    """The recipes of config/config.yaml, as config/sources.yaml cites them from the author's code."""
     plan = make_plan(full_config())
-    bs4 = plan.run_of("batch_size", "bs4", 0).config
+
+    def run(study: str, variant: str) -> dict:
+        return plan.run_of(study, variant, plan.studies[study].seeds[0]).config
+
+    bs4 = run("batch_size", "bs4")
     assert (bs4["model"], bs4["batch_size"], bs4["epochs"], bs4["dropout"], bs4["augment"]) == (
         "basic_cnn",
         4,
@@ -38,15 +47,67 @@ def test_recipes_of_the_original_study():
         False,
     )
     assert bs4["optimizer"] == {"name": "sgd", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False}
-    residual = plan.run_of("residual", "resnet18", 0).config
-    assert (residual["epochs"], residual["optimizer"]["lr"], residual["scheduler"]["name"]) == (200, 0.1, "plateau")
-    adam = plan.run_of("optimizer", "adam", 0).config["optimizer"]
-    assert adam == {"name": "adam", "lr": 0.01, "betas": [0.9, 0.999], "eps": None, "weight_decay": 0.0005}
-    assert plan.run_of("vgg", "vgg_a_dropout", 0).config["dropout"] == 0.5
+    dropout = run("dropout", "p0.5")  # dropout_figure.py
+    assert (dropout["batch_size"], dropout["epochs"], dropout["optimizer"]["lr"], dropout["augment"]) == (
+        128,
+        10,
+        0.1,
+        False,
+    )
+    assert (dropout["dropout"], run("dropout", "p0")["dropout"]) == (0.5, 0.0)
+    residual = run("residual", "resnet18")  # CIFAR-10.py
+    assert (residual["epochs"], residual["batch_size"], residual["optimizer"]["lr"]) == (200, 256, 0.1)
+    assert residual["scheduler"] == {"name": "plateau", "factor": 0.5, "patience": 5, "cooldown": 5, "min_lr": 1e-6}
+    assert (run("resnet_depth", "resnet152")["batch_size"], run("resnet_depth", "resnet152")["epochs"]) == (128, 60)
+    for study, variant, lr, epochs in (("loss", "mse", 0.1, 40), ("activation", "tanh", 0.1, 50)):
+        config = run(study, variant)
+        assert (config["batch_size"], config["optimizer"]["lr"], config["optimizer"]["weight_decay"]) == (256, lr, 5e-4)
+        assert (config["epochs"], config["scheduler"]["name"], config["augment"]) == (epochs, "plateau", True)
+    optimizers = {v: run("optimizer", v) for v in plan.studies["optimizer"].variants}
+    assert list(optimizers) == ["sgd", "adam", "rmsprop", "adagrad", "adadelta", "adadelta-lr1.0"]
+    assert all(c["optimizer"]["weight_decay"] == 5e-4 and c["batch_size"] == 256 for c in optimizers.values())
+    assert optimizers["adam"]["optimizer"] == {
+        "name": "adam",
+        "lr": 0.01,
+        "betas": [0.9, 0.999],
+        "eps": None,
+        "weight_decay": 0.0005,
+    }
+    assert optimizers["rmsprop"]["optimizer"]["momentum"] == 0.0  # PyTorch's RMSprop, as multi_optim.py
+    assert optimizers["adadelta-lr1.0"]["optimizer"]["lr"] == 1.0
+    vgg = run("vgg", "vgg_a_bn_dropout")  # VGG&BN/main.py: Adam (text), weight decay and plateau (code)
+    assert vgg["optimizer"] == {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": None, "weight_decay": 5e-4}
+    assert (vgg["scheduler"]["name"], vgg["epochs"], vgg["batch_size"], vgg["dropout"]) == ("plateau", 100, 128, 0.5)
     landscape = plan.studies["landscape"]
     assert len(landscape.variants) == 8 and "vgg_a_bn-lr0.0005" in landscape.variants
-    probed = plan.run_of("landscape", "vgg_a-lr0.001", 0).config
+    probed = run("landscape", "vgg_a-lr0.001")  # loss landscape.py: Adam without weight decay or scheduler
     assert probed["probes"] == ["step_loss", "grad_change", "beta", "line_search"] and probed["epochs"] == 25
+    assert (probed["optimizer"]["weight_decay"], probed["scheduler"], probed["precision"]) == (
+        0.0,
+        {"name": "none"},
+        "fp32",
+    )
+    assert probed["line_search"]["direction"] == "update"
+    santurkar = run("santurkar", "vgg_a_bn")
+    assert santurkar["optimizer"] == {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "nesterov": False}
+    assert (santurkar["init"], santurkar["augment"], santurkar["batch_size"], santurkar["precision"]) == (
+        "glorot",
+        False,
+        128,
+        "fp32",
+    )
+    assert santurkar["epochs"] * 50_000 // 128 >= 15_000 and santurkar["line_search"]["direction"] == "gradient"
+
+
+def test_probe_runs_are_true_fp32():
+    config = validated(synthetic_config(probes=["step_loss"]), check_paths=False)
+    assert next(iter(make_plan(config).runs.values())).config["precision"] == "fp32"  # auto resolves to fp32
+    for precision in ("bf16", "tf32"):
+        config = validated(synthetic_config(probes=["beta"], precision=precision), check_paths=False)
+        with pytest.raises(ConfigError, match=r"config error at studies\.s\.variants\.a\.precision: .*fp32"):
+            make_plan(config)
+    plain = validated(synthetic_config(), check_paths=False)
+    assert next(iter(make_plan(plain).runs.values())).config["precision"] == "auto"
 
 
 def test_identity_ignores_where_and_how_fast_a_run_executes():
@@ -64,11 +125,13 @@ def test_identity_follows_what_changes_results():
     config["studies"]["batch_size"]["variants"]["bs128"]["epochs"] = 21
     after = make_plan(config)
     assert set(before.runs) ^ set(after.runs) == {
-        before.run_of("batch_size", "bs128", 0).id,
-        after.run_of("batch_size", "bs128", 0).id,
+        plan.run_of("batch_size", "bs128", seed).id for plan in (before, after) for seed in (0, 1, 2)
     }
+    for study in config["studies"].values():
+        study.pop("seeds", None)  # every study on the top-level seeds
+    one_seed = make_plan(config)
     config["seeds"] = [0, 1]
-    assert len(make_plan(config).runs) == 2 * len(after.runs)
+    assert len(make_plan(config).runs) == 2 * len(one_seed.runs)
 
 
 def test_integer_and_float_spellings_are_one_run():
@@ -108,16 +171,16 @@ def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workfl
         [sys.executable, "-m", "ablate", "plan"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     totals = re.search(r"(\d+) studies, (\d+) variants listed, (\d+) variant-seed pairs, (\d+) unique runs", printed)
-    assert totals and totals.groups() == ("9", "40", "40", "38")
-    assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 40
+    assert totals and totals.groups() == ("10", "41", "91", "91")
+    assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 91
 
     started = time.perf_counter()
     result = snakemake(workflow_dir, "-n", "--cores", "all", timeout=60)
     seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == 38 < 40
-    assert counts["study_curves"] == counts["study_summary"] == counts["study_runs"] == 9
+    assert counts["train"] == 91
+    assert counts["study_curves"] == counts["study_summary"] == counts["study_runs"] == 10
     assert seconds < 10, f"dry run took {seconds:.1f} s"
 
 
@@ -134,4 +197,5 @@ def test_studies_are_ordered_by_title_whatever_the_merge_order():
         "optimizer",
         "vgg",
         "landscape",
+        "santurkar",
     ]

@@ -161,6 +161,7 @@ def test_probes_do_not_change_the_trajectory(tmp_path):
         "ls_grad_diff_min",
         "ls_grad_diff_max",
         "ls_beta_max",
+        "ls_step_norm",
     ]
     assert steps["step"].tolist() == list(range(1, 17))
     assert steps["grad_change"].iloc[1:].gt(0).all() and steps["beta"].iloc[1:].gt(0).all()

@@ -50,6 +50,8 @@ PROBES = ("step_loss", "grad_change", "beta", "line_search")
 
 DATASETS = ("cifar10", "image_folder", "synthetic")
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+
+INITS = ("default", "glorot")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -30,8 +30,26 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def head(self, count: int | None) -> Split:
-        return self if count is None else Split(self.images[:count], self.labels[:count])
+    def sample(self, count: int | None, generator: torch.Generator) -> Split:
+        """A class-stratified random sample of `count` items (all of them when None or too many).
+
+        Each class gets its share of `count` in proportion to its size (largest remainders round up), drawn
+        at random within the class; the sample keeps the split's order. A folder sorted by class thus gives
+        every class, not the first one or two.
+        """
+        if count is None or count >= len(self):
+            return self
+        sizes = torch.bincount(self.labels)
+        exact = sizes.double() * count / len(self)
+        quota = exact.floor().long()
+        short = count - int(quota.sum())
+        quota[torch.argsort(exact - quota, descending=True, stable=True)[:short]] += 1
+        chosen = []
+        for cls in range(len(sizes)):
+            members = (self.labels == cls).nonzero().flatten()
+            chosen.append(members[torch.randperm(len(members), generator=generator)[: int(quota[cls])]])
+        index = torch.cat(chosen).sort().values
+        return Split(self.images[index], self.labels[index])
 
     def to(self, device: torch.device | str) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
@@ -57,9 +75,11 @@ def load_dataset(
         data = image_folder(root)
     else:
         raise ValueError(f"unknown dataset {name!r}")
+    # one draw per config (subset_seed), the same for every run of it; synthetic data is generated at size
+    generator = torch.Generator().manual_seed(identity.get("subset_seed", 0))
     return Dataset(
-        data.train.head(identity["train_samples"]).to(device),
-        data.test.head(identity["test_samples"]).to(device),
+        data.train.sample(identity["train_samples"], generator).to(device),
+        data.test.sample(identity["test_samples"], generator).to(device),
         data.classes,
     )
 
@@ -127,7 +147,8 @@ def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 1
     templates = F.interpolate(coarse, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bicubic", align_corners=False)
 
     def sample(count: int) -> Split:
-        labels = torch.randint(0, classes, (count,), generator=gen)
+        # every class equally often (to one image), in random order
+        labels = torch.randperm(count, generator=gen) % classes
         images = torch.empty(count, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
         for start in range(0, count, 4096):
             y = labels[start : start + 4096]

@@ -1,9 +1,12 @@
-"""The BatchNorm analyses (original report 2.2-2.4; Santurkar et al. 2018, Fig. 4): per-step envelopes.
+"""The BatchNorm analyses (original report 2.2-2.4; Santurkar et al. 2018, Fig. 4): per-step bands.
 
 For a study whose runs carry probes, the runs are grouped by one config key (the model: VGG-A with and
-without BatchNorm), and at every step the min, max and mean over the group's runs (the learning rates)
-of a probe column make one band. Smoothing, when asked for, is a rolling mean over steps applied to
-every run the same way before the envelope is taken.
+without BatchNorm). Figures 13-15 are the original's envelopes: at every step, the min, max and mean over
+a group's runs (its learning rates) of a per-step probe make one band per group. The line search is
+Santurkar's measurement of the landscape around each run's own trajectory: its band is the range over the
+step sizes c at one step of one run, so it gets one band per variant (a learning rate), never pooled across
+learning rates (pooling would mostly show how far apart the runs are). Smoothing, when asked for, is a
+rolling mean over steps applied to every run the same way first.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ PROBE_SERIES: dict[str, list[tuple[str, str, str]]] = {
         ("effective beta", "ls_beta_max", "ls_beta_max"),
     ],
 }
+# probes whose band is one run's range (per variant), not a range over a group's runs
+PER_RUN = frozenset({"line_search"})
+COLUMNS = ["series", "group", "band", "step", "min", "max", "mean", "runs"]
 
 
 def _group_label(config: Mapping, key: str) -> str:
@@ -37,12 +43,18 @@ def _group_label(config: Mapping, key: str) -> str:
 
 
 def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothing: int = 1) -> pd.DataFrame:
-    """Long table: series, group, step, min, max, mean, runs (how many runs the step's envelope covers)."""
+    """Long table: series, group, band, step, min, max, mean, runs (how many runs the step's band covers).
+
+    `band` is the group itself, or for per-run probes (line_search) the variant within the group.
+    """
     frames = []
-    for member in read_members(runs_csv).drop_duplicates("run").itertuples():
+    members = read_members(runs_csv)
+    for member in members.drop_duplicates("run").itertuples():
         run_dir = Path(member.run_dir)
         steps = pd.read_csv(run_dir / "steps.csv")
         group = _group_label(json.loads((run_dir / "config.json").read_text()), group_by)
+        # seeds of one variant share its band
+        band = str(member.variant) if probe in PER_RUN else group
         for series, low, high in PROBE_SERIES[probe]:
             if low not in steps:
                 continue
@@ -55,6 +67,7 @@ def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothi
                     {
                         "series": series,
                         "group": group,
+                        "band": band,
                         "run": member.run,
                         "step": rows["step"],
                         "low": rows[low],
@@ -63,10 +76,10 @@ def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothi
                 )
             )
     if not frames:
-        return pd.DataFrame(columns=["series", "group", "step", "min", "max", "mean", "runs"])
+        return pd.DataFrame(columns=COLUMNS)
     values = pd.concat(frames, ignore_index=True)
     values["middle"] = (values["low"] + values["high"]) / 2
-    grouped = values.groupby(["series", "group", "step"], sort=False)
+    grouped = values.groupby(["series", "group", "band", "step"], sort=False)
     table = pd.DataFrame(
         {
             "min": grouped["low"].min(),
@@ -78,5 +91,7 @@ def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothi
     order = {name: index for index, (name, _, _) in enumerate(PROBE_SERIES[probe])}
     table = table.reset_index()
     return table.sort_values(
-        ["series", "group", "step"], key=lambda c: c.map(order) if c.name == "series" else c, kind="stable"
-    )
+        ["series", "group", "band", "step"],
+        key=lambda c: c.map(order) if c.name == "series" else c,
+        kind="stable",
+    )[COLUMNS]

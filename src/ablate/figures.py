@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from ablate.analysis import histories, member_results
+from ablate.envelopes import PER_RUN
 
 PANELS = (
     ("train_loss", "train loss"),
@@ -66,31 +67,50 @@ PROBE_TITLES = {
     "step_loss": ("Loss landscape: training loss per step", "loss"),
     "grad_change": ("Gradient change: ||g_t - g_(t-1)|| of the last linear layer", "gradient change"),
     "beta": ("beta-smoothness: ||g_t - g_(t-1)|| / ||w_t - w_(t-1)||, last linear layer", "beta"),
-    "line_search": ("Along the gradient (Santurkar et al. 2018, Fig. 4)", ""),
+    "line_search": ("Along each run's step (Santurkar et al. 2018, Fig. 4)", ""),
 }
 
 
+def _log_scale_if_wide(ax, values) -> None:
+    positive = values[values > 0]
+    if positive.size and positive.max() / positive.min() > 1000:
+        ax.set_yscale("log")
+
+
 def envelope_figure(table: pd.DataFrame, probe: str, out: Path, title: str = "") -> None:
-    """One panel per series; per group (model) a band from the min to the max over its runs, and the mean."""
+    """Bands of a probe per step (see ablate.envelopes): one panel per series and, for per-run probes
+    (line_search), one row per group (model) with a band per run; otherwise a band per group."""
     series = list(dict.fromkeys(table["series"])) or [probe]
-    fig, axes = plt.subplots(1, len(series), figsize=(5.5 * len(series) if len(series) > 1 else 11, 4.8), squeeze=False)
+    groups = list(dict.fromkeys(table["group"])) or [""]
+    rows = groups if probe in PER_RUN else [None]
     heading, ylabel = PROBE_TITLES[probe]
-    for ax, name in zip(axes[0], series, strict=True):
-        rows = table[table["series"] == name]
-        for group in dict.fromkeys(rows["group"]):
-            band = rows[rows["group"] == group]
-            runs = int(band["runs"].max())
-            (line,) = ax.plot(band["step"], band["mean"], linewidth=0.8, label=f"{group} ({runs} runs)")
-            ax.fill_between(band["step"], band["min"], band["max"], color=line.get_color(), alpha=0.3, linewidth=0)
-        values = rows[["min", "max"]].to_numpy().ravel()
-        positive = values[values > 0]
-        if positive.size and positive.max() / positive.min() > 1000:
-            ax.set_yscale("log")
-        ax.set_title(name if len(series) > 1 else heading, fontsize=10)
-        ax.set_xlabel("step")
-        ax.set_ylabel(ylabel or name)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    fig, axes = plt.subplots(
+        len(rows),
+        len(series),
+        figsize=(5.2 * len(series) if len(series) > 1 else 11, 4.2 * len(rows) + 0.6),
+        squeeze=False,
+        sharey="col",  # the models' rows on one scale: the comparison the figure is for
+    )
+    for row, group in enumerate(rows):
+        for ax, name in zip(axes[row], series, strict=True):
+            cells = table[table["series"] == name]
+            if group is not None:
+                cells = cells[cells["group"] == group]
+            for band in dict.fromkeys(cells["band"]):
+                values = cells[cells["band"] == band]
+                runs = int(values["runs"].max())
+                label = f"{band} ({runs} run{'s' if runs > 1 else ''})"
+                (line,) = ax.plot(values["step"], values["mean"], linewidth=0.8, label=label)
+                ax.fill_between(
+                    values["step"], values["min"], values["max"], color=line.get_color(), alpha=0.3, linewidth=0
+                )
+            _log_scale_if_wide(ax, cells[["min", "max"]].to_numpy().ravel())
+            panel = name if len(series) > 1 else heading
+            ax.set_title(f"{group}: {panel}" if group is not None else panel, fontsize=10)
+            ax.set_xlabel("step")
+            ax.set_ylabel(ylabel or name)
+            ax.grid(alpha=0.3)
+        axes[row][-1].legend(fontsize=8)
     if title:
         fig.suptitle(f"{title}: {heading}" if len(series) > 1 else title, fontsize=11)
     fig.tight_layout()

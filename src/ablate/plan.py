@@ -17,7 +17,7 @@ from ablate.config import check, coerce_numbers, merge, schema
 from ablate.errors import ConfigError
 
 RUNS_DIR = "results/runs"
-STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid")
+STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
 SYNTHETIC_SIZES = {"train_samples": 50_000, "test_samples": 10_000}
 
 
@@ -55,6 +55,7 @@ class Study:
     variants: list[str]
     table: str = ""
     figure: str = ""
+    seeds: tuple[int, ...] = ()  # the study's `seeds`, else the top-level ones
     members: list[Member] = field(default_factory=list)
     probes: tuple[str, ...] = ()  # every probe some run of the study records, in catalog order
 
@@ -116,6 +117,8 @@ def dataset_identity(dataset: Mapping) -> dict:
     }
     if name == "synthetic":
         identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
+    elif dataset["train_samples"] or dataset["test_samples"]:
+        identity["subset_seed"] = dataset["subset_seed"]  # which images a subset holds
     return identity
 
 
@@ -136,6 +139,8 @@ def _canonical(run: dict) -> dict:
     if "line_search" not in run["probes"]:
         run.pop("probe_every")
         run.pop("line_search")
+    if run["probes"] and run["precision"] == "auto":
+        run["precision"] = "fp32"  # probes measure perturbations far below bf16's (and TF32's) resolution
     return coerce_numbers(run, schema()["$defs"]["run"])
 
 
@@ -194,13 +199,19 @@ def make_plan(config: Mapping) -> Plan:
             variants=list(variants),
             table=study.get("table", ""),
             figure=study.get("figure", ""),
+            seeds=tuple(study.get("seeds") or config["seeds"]),
         )
         for variant, overrides in variants.items():
             where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
             check(overrides, "run", where)
-            for seed in config["seeds"]:
+            for seed in entry.seeds:
                 resolved = resolve(config, name, overrides, seed)
                 check(resolved, "run", where)
+                if resolved["probes"] and resolved["precision"] != "fp32":
+                    raise ConfigError(
+                        f"config error at {where}.precision: {resolved['precision']!r} with probes; runs with "
+                        "probes are true fp32 (precision: fp32 or auto)"
+                    )
                 run_id = f"{resolved['model']}-{config_hash(resolved)}"
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
@@ -236,7 +247,7 @@ def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | Non
                 f"config error at report.{key}: no study {ref['study']!r} with variant "
                 f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
             )
-        model = plan.run_of(ref["study"], ref["variant"], config["seeds"][0]).config["model"]
+        model = plan.run_of(ref["study"], ref["variant"], plan.studies[ref["study"]].seeds[0]).config["model"]
         if key != "hyperparameters" and model not in catalog.RESNETS:
             raise ConfigError(
                 f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a ResNet"

@@ -13,66 +13,45 @@ import pandas as pd
 import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ablate.analysis import published_comparison
+from ablate.analysis import MEASURED, published_comparison
 from ablate.plan import natural_key
 
-# Where the original's code and text disagree, and which one this reproduction follows.
-DEPARTURES = [
-    (
-        "Basic CNN dropout",
-        "Table 1 says no dropout; the original code applied dropout 0.5 always.",
-        "The baseline has no dropout; the dropout study compares p = 0 with p = 0.5.",
-    ),
-    (
-        "Dropout study",
-        "The original optimizer never held the dropout network's parameters.",
-        "The dropout network is trained.",
-    ),
-    (
-        "Loss study",
-        "The original gave every loss, cross-entropy too, one-hot float targets.",
-        "Cross-entropy takes class indices; the other losses compare logits with one-hot targets.",
-    ),
-    (
-        "Optimizer study",
-        "The original trained the optimizers one after another on one network.",
-        "Every optimizer starts from a fresh initialisation (expect another ranking); Adadelta also at lr 1.0.",
-    ),
-    (
-        "ResNet depth",
-        "The original code trained 18/50/101 and labelled four curves.",
-        "All five depths, each labelled by its run.",
-    ),
-    (
-        "Loss values",
-        "The original divided losses by the batch size a second time (e.g. 'test loss 0.0012').",
-        "Losses are per-sample means; published losses are converted (x batch size) for comparison.",
-    ),
-    (
-        "96.68% after 200 epochs",
-        "The original's own curve plateaus near 94.7%.",
-        "The reproduction is compared with both numbers.",
-    ),
-    (
-        "beta-smoothness",
-        "The original divided the gradient change by the NEXT step's weight change.",
-        "||g_t - g_(t-1)|| / ||w_t - w_(t-1)||, the same step's weight change.",
-    ),
-]
-
-# what each probe's envelope figure reproduces
+# What each probe's figure shows. Figures 13-15 are the original's (study `figure` naming them); the
+# same probes of another study (e.g. santurkar) are extra figures of ours and carry no original number.
+PROBE_FIGURES = {"step_loss": "Figure 13", "grad_change": "Figure 14", "beta": "Figure 15"}
 PROBE_CAPTIONS = {
-    "step_loss": "Figure 13 (loss landscape). Training loss per step: for each model, the band spans the "
-    "minimum to the maximum over its runs (the learning rates) at that step; the line is their mean.",
-    "grad_change": "Figure 14 (change of the loss gradient). ||g_t - g_(t-1)|| of the last linear layer's "
-    "weight gradient, per step; band over each model's runs.",
-    "beta": "Figure 15 (beta-smoothness). ||g_t - g_(t-1)|| / ||w_t - w_(t-1)|| on the last linear layer, "
-    "with the weight change of the same step (the original divided by the next step's).",
-    "line_search": "Santurkar et al. 2018, Fig. 4 (not in the original report). Every probe_every steps, on the "
-    "step's mini-batch, at w' = w_t - c·eta·g_t for c in [c_min, c_max]: the range of the loss, "
-    "of ||grad L(w') - g_t|| (gradient predictiveness), and the largest "
-    "||grad L(w') - g_t|| / ||w' - w_t|| (effective beta).",
+    "step_loss": "Loss landscape. Training loss per step: for each model, the band spans the minimum to the "
+    "maximum over its runs (the learning rates) at that step; the line is their mean.",
+    "grad_change": "Change of the loss gradient. ||g_t - g_(t-1)|| of the last linear layer's weight gradient, "
+    "per step; band over each model's runs.",
+    "beta": "beta-smoothness. ||g_t - g_(t-1)|| / ||w_t - w_(t-1)|| on the last linear layer, with the weight "
+    "change of the same step (the original divided by the next step's); band over each model's runs.",
+    "line_search": "After Santurkar et al. (2018), Fig. 4 (not in the original report). Every probe_every steps, "
+    "on the step's mini-batch, at w' = w_t + c·d for c in [c_min, c_max], with d the change the optimizer's step "
+    "makes (direction `update`; for plain SGD this is Santurkar's -eta·g_t) or -eta·g_t (direction `gradient`): "
+    "the range of the loss, of ||grad L(w') - g_t|| (gradient predictiveness), and the largest "
+    "||grad L(w') - g_t|| / ||w' - w_t|| (effective beta). One band per run (learning rate), one row per "
+    "model: the band is the variation along that run's step, never pooled over learning rates. True fp32.",
 }
+# what the original's Figures 13-15 show, read off them (config/published.yaml says how)
+PROBE_PUBLISHED = {
+    "step_loss": "Original (Figure 13, 25 epochs, ~9,760 steps): the VGG-A band narrows from 2.1-2.2 to 0.24-0.62 "
+    "at the last steps, the BatchNorm band to 0.14-0.28.",
+    "grad_change": "Original (Figure 14): both models mostly between 0.5 and 2.0, the bands overlapping; with "
+    "BatchNorm the upper edge falls from about 2.4 to 1.25.",
+    "beta": "Original (Figure 15, with its off-by-one): maxima about 2,900 (VGG-A) and 2,800 (BatchNorm), the "
+    "curves overlapping, both about 850 at the end.",
+}
+
+
+def probe_caption(probe: str, study_figure: str) -> str:
+    """The caption of a probe figure; Figure 13-15 numbers and the original's values only where the study
+    reproduces those figures (its `figure` names them)."""
+    number = PROBE_FIGURES.get(probe)
+    if number and number.split()[-1] in study_figure:
+        return f"{number}. {PROBE_CAPTIONS[probe]} {PROBE_PUBLISHED[probe]}"
+    return PROBE_CAPTIONS[probe]
+
 
 SUMMARY_COLUMNS = [
     ("variant", "variant", None),
@@ -109,11 +88,21 @@ def _image(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _mean_sd(row: Mapping, key: str, pattern: str | None) -> str:
+    """A measured cell: `mean ± sd (n)` over n >= 2 seeds (sample standard deviation), else just the mean."""
+    mean = _fmt(row[key], pattern)
+    n, sd = row.get(f"{key}_n", row.get("seeds")), row.get(f"{key}_sd")
+    if n is None or sd is None or pd.isna(n) or pd.isna(sd) or n < 2:
+        return mean
+    return f"{mean} ± {_fmt(sd, pattern)} ({int(n)})"
+
+
 def _summary_rows(summary_csv: Path) -> tuple[list[str], list[list[str]]]:
     summary = pd.read_csv(summary_csv, dtype={"variant": str})
+    # diverged counts the seeds whose run diverged; diverged_step is the earliest step
     summary["diverged"] = [
-        f"yes (step {int(s)})" if d else "no"
-        for d, s in zip(summary["diverged"], summary["diverged_step"], strict=True)
+        "no" if not d else f"yes (step {int(s)})" if n < 2 else f"{int(d)} of {int(n)} (first at step {int(s)})"
+        for d, s, n in zip(summary["diverged"], summary["diverged_step"], summary["seeds"], strict=True)
     ]
     # columns that hold one value for every variant belong to the caption, not the table
     varying = [
@@ -132,7 +121,10 @@ def _summary_rows(summary_csv: Path) -> tuple[list[str], list[list[str]]]:
         )
         or summary[c[0]].nunique(dropna=False) > 1
     ]
-    rows = [[_fmt(row[key], pattern) for key, _, pattern in varying] for row in summary.to_dict("records")]
+    rows = [
+        [_mean_sd(row, key, pattern) if key in MEASURED else _fmt(row[key], pattern) for key, _, pattern in varying]
+        for row in summary.to_dict("records")
+    ]
     return [label for _, label, _ in varying], rows
 
 
@@ -192,7 +184,11 @@ def render_report(spec: Mapping, out: Path) -> None:
         header, rows = _summary_rows(Path(study["summary"]))
         members = pd.read_csv(runs_csv, dtype={"variant": str})
         envelopes = [
-            {"probe": e["probe"], "src": _image(Path(e["figure"])), "caption": PROBE_CAPTIONS[e["probe"]]}
+            {
+                "probe": e["probe"],
+                "src": _image(Path(e["figure"])),
+                "caption": probe_caption(e["probe"], study.get("figure", "")),
+            }
             for e in study.get("envelopes", [])
         ]
         studies.append(
@@ -203,11 +199,13 @@ def render_report(spec: Mapping, out: Path) -> None:
                 "curves_src": _image(Path(study["curves"])),
                 "envelope_figures": envelopes,
                 "members": members.to_dict("records"),
+                "seeds": sorted(int(seed) for seed in members["seed"].unique()),
             }
         )
     hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
     published = yaml.safe_load(Path(spec["published"]).read_text()) if spec.get("published") else []
     comparison = published_comparison(published or [], runs_csvs)
+    sources = yaml.safe_load(Path(spec["sources"]).read_text()) if spec.get("sources") else {}
     metrics = [
         json.loads((Path(d) / "metrics.json").read_text())
         for d in {m["run_dir"] for s in studies for m in s["members"]}
@@ -222,7 +220,7 @@ def render_report(spec: Mapping, out: Path) -> None:
         hyper=hyper,
         hyper_ref=spec["hyperparameters"],
         comparison=comparison,
-        departures=DEPARTURES,
+        sources=sources,
         config_hash=spec["config_hash"],
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         versions=sorted({(m["torch"], m["torchvision"], m["python"]) for m in metrics}),

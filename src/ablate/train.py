@@ -59,11 +59,32 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_dtype(policy: str, device: torch.device) -> torch.dtype | None:
-    """auto: bf16 on CUDA (where supported), fp32 elsewhere; bf16: everywhere; fp32: never."""
-    if policy == "bf16" or (policy == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16
-    return None
+@dataclass(frozen=True)
+class Precision:
+    """How a run's arithmetic is done on its device (the run's `precision`, resolved by ablate.plan)."""
+
+    autocast: torch.dtype | None  # autocast to this dtype, or none
+    tf32: bool  # TF32 tensor cores for fp32 matmuls and convolutions (CUDA only)
+
+    @property
+    def label(self) -> str:
+        return "bf16-autocast" if self.autocast is not None else ("tf32" if self.tf32 else "fp32")
+
+
+def precision_policy(policy: str, device: torch.device) -> Precision:
+    """fp32: true fp32 everywhere (probe runs are always fp32); tf32: fp32 with TF32 tensor cores on CUDA;
+    bf16: bf16 autocast wherever it runs; auto: bf16 autocast on CUDA (where supported), fp32 elsewhere."""
+    cuda = device.type == "cuda"
+    if policy == "bf16" or (policy == "auto" and cuda and torch.cuda.is_bf16_supported()):
+        return Precision(torch.bfloat16, tf32=cuda)
+    return Precision(None, tf32=cuda and policy in ("tf32", "auto"))
+
+
+def apply_precision(precision: Precision) -> None:
+    """Set the process-wide matmul/convolution precision: one run per process, so nothing leaks."""
+    torch.backends.cuda.matmul.allow_tf32 = precision.tf32
+    torch.backends.cudnn.allow_tf32 = precision.tf32
+    torch.set_float32_matmul_precision("high" if precision.tf32 else "highest")
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
@@ -99,13 +120,13 @@ class Trainer:
         if runtime.threads:
             torch.set_num_threads(runtime.threads)
         self.device = pick_device(runtime.device)
-        self.dtype = autocast_dtype(config["precision"], self.device)
+        self.precision = precision_policy(config["precision"], self.device)
+        apply_precision(self.precision)
+        self.dtype = self.precision.autocast
         # channels_last: measured 1.2-1.4x faster on CUDA and on x86 CPUs (oneDNN); not on MPS
         self.channels_last = self.device.type in ("cuda", "cpu")
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
         self.dataset = data.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
         torch.manual_seed(config["seed"])
         self.model = build_model(
@@ -114,6 +135,7 @@ class Trainer:
             config["dropout"],
             num_classes=len(self.dataset.classes),
             width=config["width"],
+            init=config["init"],
         ).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -126,7 +148,7 @@ class Trainer:
             config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
         )
         self.probes = probes.ProbeRecorder(
-            self.model, config["probes"], config.get("probe_every", 10), config.get("line_search")
+            self.model, self.optimizer, config["probes"], config.get("probe_every", 10), config.get("line_search")
         )
         self.history: list[dict] = []
         self.step = 0
@@ -187,7 +209,6 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         window: list[torch.Tensor] = []
         started = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
         for images, labels in data.train_batches(
             self.dataset.train, self.config["batch_size"], self.generator, self.normalize, self.config["augment"]
         ):
@@ -203,7 +224,7 @@ class Trainer:
                     with self.autocast():
                         return self.loss_fn(self.forward(images).float(), labels)
 
-                self.probes.after_backward(epoch, self.step, loss, lr, loss_at)
+                self.probes.after_backward(epoch, self.step, loss, loss_at)
             self.optimizer.step()
             loss_sum += loss.detach() * len(labels)
             correct += (logits.argmax(1) == labels).sum()
@@ -313,7 +334,7 @@ class Trainer:
             "wall_seconds": self.wall_seconds,
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_name(),
-            "precision": "bf16-autocast" if self.dtype is not None else "fp32",
+            "precision": self.precision.label,
             "channels_last": self.channels_last,
             "compiled": self.runtime.compile,
             "threads": torch.get_num_threads(),

@@ -41,9 +41,9 @@ def study_members_json(wildcards):
 
 
 def report_run(key):
-    """The run that report.<key> (hyperparameters, filters, feature_maps) points at."""
+    """The run that report.<key> (hyperparameters, filters, feature_maps) points at: that study's first seed."""
     study, variant = PLAN.report_refs[key]
-    return PLAN.run_of(study, variant, config["seeds"][0])
+    return PLAN.run_of(study, variant, PLAN.studies[study].seeds[0])
 
 
 # section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them
@@ -100,6 +100,7 @@ def report_spec():
             else None
         ),
         "published": config["report"]["published"],
+        "sources": config["report"]["sources"],
         "benchmarks": [f"results/benchmarks/train/{run}.tsv" for run in PLAN.runs],
     }
 

@@ -10,6 +10,7 @@ rule report:
         hyperparameters="results/tables/hyperparameters.csv",
         interpret=INTERPRET_OUTPUTS,
         published=config["report"]["published"],
+        sources=config["report"]["sources"],
         metrics=expand(f"{RUNS_DIR}/{{run}}/metrics.json", run=PLAN.runs),
         benchmarks=expand("results/benchmarks/train/{run}.tsv", run=PLAN.runs),
     output:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
+import torch
 from torch import nn
 
 from ablate.models.basic_cnn import BasicCNN
@@ -19,10 +20,32 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 
 
 def build_model(
-    name: str, activation: str = "relu", dropout: float = 0.0, num_classes: int = 10, width: float = 1.0
+    name: str,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    num_classes: int = 10,
+    width: float = 1.0,
+    init: str = "default",
 ) -> nn.Module:
-    """`width` multiplies every hidden channel and unit count (1.0 = the published architecture)."""
-    return MODELS[name](act=activation, dropout=dropout, num_classes=num_classes, width=width)
+    """`width` multiplies every hidden channel and unit count (1.0 = the published architecture); `init` is
+    "default" (PyTorch's per-layer initialisation) or "glorot" (see `glorot_init`)."""
+    model = MODELS[name](act=activation, dropout=dropout, num_classes=num_classes, width=width)
+    if init == "glorot":
+        glorot_init(model)
+    elif init != "default":
+        raise ValueError(f"unknown init {init!r}")
+    return model
+
+
+@torch.no_grad()
+def glorot_init(model: nn.Module) -> None:
+    """Glorot & Bengio (2010) uniform weights and zero biases for every conv and linear layer, as Santurkar
+    et al. (2018) initialise their VGG; BatchNorm layers keep weight 1 and bias 0."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -41,10 +41,12 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*layers)
         widths = (channels * FEATURE_SIDE[layout] ** 2, *(scaled(w, width) for w in CLASSIFIER[layout]))
         head: list[nn.Module] = [nn.Flatten()]
+        # dropout before each hidden linear layer, none before the output layer (the original's VGG.py,
+        # VGG_A_Dropout and VGG_A_BatchNorm_dropout: nn.Dropout(), Linear, ReLU, nn.Dropout(), Linear, ReLU, Linear)
         for fan_in, fan_out in itertools.pairwise(widths):
             head += [nn.Dropout(dropout), nn.Linear(fan_in, fan_out), activation(act)]
         # the probes (grad_change, beta) read the gradient of this last linear layer
-        head += [nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)]
+        head.append(nn.Linear(widths[-1], num_classes))
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x):
