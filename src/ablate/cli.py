@@ -29,14 +29,33 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+RECIPE_COLUMNS = ("model", "epochs", "batch", "optimizer", "lr", "wd", "scheduler", "precision")
+
+
+def recipe_columns(run: dict) -> dict[str, str]:
+    """What `plan` shows of a resolved run config: the recipe at a glance."""
+    optimizer = run["optimizer"]
+    name = optimizer["name"] + (f" m{optimizer['momentum']:g}" if optimizer.get("momentum") else "")
+    return {
+        "model": run["model"] + (f" x{run['width']:g}" if run["width"] != 1 else ""),
+        "epochs": str(run["epochs"]),
+        "batch": str(run["batch_size"]),
+        "optimizer": name,
+        "lr": f"{optimizer['lr']:g}",
+        "wd": f"{optimizer.get('weight_decay', 0):g}",
+        "scheduler": run["scheduler"]["name"],
+        "precision": run["precision"],
+    }
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from ablate.config import read_config_files, validated
     from ablate.plan import make_plan
 
     files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
     plan = make_plan(validated(read_config_files(files), check_paths=False))
-    rows = [m.row() for m in plan.members]
-    headers = ("study", "variant", "seed", "run_dir")
+    rows = [{**m.row(), **recipe_columns(plan.runs[m.run_id].config)} for m in plan.members]
+    headers = ("study", "variant", "seed", *RECIPE_COLUMNS, "run_dir")
     widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h) for h in headers]
     for cells in [headers, *([str(r[h]) for h in headers] for r in rows)]:
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
