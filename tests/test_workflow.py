@@ -47,10 +47,13 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
         assert f'id="study-{study.name}"' in html and study.title in html
     images = re.findall(r'<img src="([^"]+)"', html)
     envelopes = sum(len(study.probes) for study in plan.studies.values())
-    assert envelopes == 4  # the landscape study: step_loss, grad_change, beta, line_search
+    # landscape and santurkar: step_loss, grad_change, beta, line_search each
+    assert envelopes == 8
     assert len(images) == len(plan.studies) + envelopes + 2  # + 1.9: filters and feature maps
     assert all(src.startswith("data:image/png;base64,") for src in images)
-    assert "Figure 13 (loss landscape)" in html and "Figure 15 (beta-smoothness)" in html
+    assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
+    assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's
+    assert " ± " in html  # the dropout study's two seeds: mean ± sd (n) cells
     assert 'id="interpret-interpretation"' in html and "[1×1, 16 / 3×3, 16 / 1×1, 64] × 3" in html
     assert "Table 1" in html and "Table 2." in html and "Table 3." in html
     assert "Published vs reproduced" in html and "Provenance" in html
@@ -82,7 +85,7 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
     smoke_yaml = smoke / "config/smoke.yaml"
     original = smoke_yaml.read_text()
     edited = yaml.safe_load(original)
-    edited["studies"]["batch_size"] = {"variants": {"bs128": {"batch_size": 64}}}
+    edited["studies"]["batch_size"] = {"seeds": [0], "variants": {"bs128": {"batch_size": 64}}}
     before = set(smoke_plan(smoke).runs)
     try:
         smoke_yaml.write_text(yaml.safe_dump(edited))
