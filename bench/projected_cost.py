@@ -1,0 +1,89 @@
+"""Projected GPU time of a config's study, from seconds per epoch measured on one GPU.
+
+    python bench/projected_cost.py                                   # config/config.yaml
+    python bench/projected_cost.py --baseline-seeds                  # the same with one seed per study
+    python bench/projected_cost.py --configfile config/config.yaml extra.yaml
+
+The seconds per epoch are the measurements of ../shared/DESIGN.md §Cost (one NVIDIA H200, commit 5ed26fe,
+bf16 autocast, one train job at a time, full 50,000 images plus the test pass). Runs shared by several
+studies are counted once, against the first study that lists them. A (model, batch) pair that was not
+measured takes the nearest measured batch of the same model, and is marked with * in the output: it is a
+projection from measurements, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from ablate.config import read_config_files, validated  # noqa: E402
+from ablate.plan import make_plan  # noqa: E402
+
+# (model, batch) -> seconds per epoch; DESIGN.md §Cost
+MEASURED = {
+    ("basic_cnn", 4): 34.2,
+    ("basic_cnn", 128): 1.1,
+    ("basic_cnn", 256): 0.5,
+    ("resnet18", 128): 4.6,
+    ("resnet34", 128): 6.8,
+    ("resnet50", 128): 9.8,
+    ("resnet101", 128): 19.8,
+    ("resnet152", 128): 29.5,
+    ("vgg_a", 128): 2.8,
+    ("vgg_a_light", 128): 1.3,
+    ("vgg_a_dropout", 128): 2.4,
+    ("vgg_a_bn", 128): 4.0,
+    ("vgg_a_bn_dropout", 128): 3.8,
+}
+# runs with every probe (line_search every 10 steps)
+MEASURED_WITH_PROBES = {("vgg_a", 128): 5.6, ("vgg_a_bn", 128): 8.3}
+
+
+def seconds_per_epoch(config: dict) -> tuple[float, bool]:
+    """(seconds, measured exactly) for one run's resolved config."""
+    table = MEASURED_WITH_PROBES if config.get("probes") else MEASURED
+    model, batch = config["model"], config["batch_size"]
+    if (model, batch) in table:
+        return table[model, batch], True
+    batches = [b for m, b in table if m == model]
+    if not batches:
+        raise SystemExit(f"no measurement for model {model!r}: add it to MEASURED")
+    nearest = min(batches, key=lambda b: abs(b - batch))
+    return table[model, nearest], False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=["config/config.yaml"])
+    parser.add_argument("--baseline-seeds", action="store_true", help="one seed per study (the study before seeds)")
+    args = parser.parse_args()
+    config = read_config_files([REPO / f for f in args.configfile])
+    if args.baseline_seeds:
+        config["seeds"] = config["seeds"][:1]
+        for study in (config.get("studies") or {}).values():
+            if study:
+                study.pop("seeds", None)
+    plan = make_plan(validated(config, check_paths=False))
+    counted: set[str] = set()
+    total = 0.0
+    print(f"{'study':<14}{'runs':>6}{'minutes':>10}")
+    for study in plan.studies.values():
+        minutes, estimated = 0.0, False
+        new = [run_id for run_id in study.run_ids if run_id not in counted]
+        for run_id in new:
+            run_config = plan.runs[run_id].config
+            seconds, exact = seconds_per_epoch(run_config)
+            minutes += seconds * run_config["epochs"] / 60
+            estimated |= not exact
+        counted.update(new)
+        total += minutes
+        print(f"{study.name:<14}{len(new):>6}{minutes:>9.1f}{'*' if estimated else ' '}")
+    print(f"{'total':<14}{len(counted):>6}{total:>9.1f}  (one train job at a time; * = batch not measured)")
+
+
+if __name__ == "__main__":
+    main()
