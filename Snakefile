@@ -18,6 +18,10 @@ os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [ABLATE_SRC, os.enviro
 configfile: "config/config.yaml"
 
 
+# `snakemake --report report/snakemake-report.zip`: Snakemake's own report of the outputs marked report()
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -63,7 +63,18 @@ BAD_CONFIGS = {
         "report.filters",
         "vgg_a",
     ),
-    "unknown key": ({"defaults": {"learning_rate": 0.1}}, "defaults", "learning_rate"),
+    "unknown key": ({"defaults": {"learning_rate": 0.1}}, "defaults.learning_rate", "learning_rate"),
+    "misspelt key in a dotted variant key": (
+        {"studies": {"loss": {"variants": {"mse": {"optimzer.lr": 0.1}}}}},
+        "studies.loss.variants.mse.optimzer",
+        "did you mean 'optimizer'?",
+    ),
+    "misspelt key in the overrides": ({"overrides": {"epoch": 2}}, "overrides.epoch", "did you mean 'epochs'?"),
+    "report names a variant its study lacks": (
+        {"report": {"filters": {"study": "residual", "variant": "resnet19"}}},
+        "report.filters.variant",
+        "study 'residual' has no variant 'resnet19'; did you mean 'resnet18'?",
+    ),
 }
 
 
@@ -143,3 +154,80 @@ def test_a_later_config_file_removes_a_study_with_null():
     )
     plan = make_plan(validated(reduced, check_paths=False))
     assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3 * 3  # 3 variants, 3 seeds
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "message"),
+    [
+        ({"studys": {}}, "studys", "unknown key 'studys'; did you mean 'studies'? Rename or remove it"),
+        ({"defaults": {"optimizer": {"momentun": 0.9}}}, "defaults.optimizer.momentun", "did you mean 'momentum'?"),
+        ({"studies": {"s": {"variants": {"a": {}}, "optimzer": {}}}}, "studies.s.optimzer", "'optimizer'?"),
+        ({"defaults": {"loss": "cross_entopy"}}, "defaults.loss", "did you mean 'cross_entropy'?"),
+        ({"defaults": {"optimizer": {"lr": "fast"}}}, "defaults.optimizer.lr", "write a number such as 0.001"),
+        ({"defaults": {"xyzzy": 1}}, "defaults.xyzzy", "unknown key 'xyzzy'. Rename or remove it; the keys allowed"),
+    ],
+)
+def test_messages_name_the_key_suggest_a_spelling_and_say_what_to_do(config, key, message):
+    with pytest.raises(ConfigError) as raised:
+        validated(config, check_paths=False)
+    assert str(raised.value).startswith(f"config error at {key}: ") and message in str(raised.value)
+
+
+def test_an_unknown_recipe_or_report_study_gets_a_suggestion():
+    config = validated({"studies": {"s": {"recipe": "resnett", "variants": {"a": {}}}}, "recipes": {"resnet": {}}})
+    with pytest.raises(ConfigError, match=r"studies\.s\.recipe: unknown recipe 'resnett'; did you mean 'resnet'\?"):
+        make_plan(config)
+    config = validated(
+        {"studies": {"loss": {"variants": {"a": {}}}}, "report": {"hyperparameters": {"study": "los", "variant": "a"}}}
+    )
+    with pytest.raises(ConfigError, match=r"report\.hyperparameters\.study: no study 'los'; did you mean 'loss'\?"):
+        make_plan(config)
+
+
+def test_exponent_numbers_that_yaml_1_1_reads_as_strings_are_numbers(tmp_path):
+    """PyYAML (and so Snakemake) reads `1e-3` as a string; the config takes it as the number it means."""
+    from ablate.config import read_config_files
+
+    (tmp_path / "c.yaml").write_text(
+        "defaults: {optimizer: {lr: 1e-3}}\n"
+        "studies:\n"
+        "  s:\n"
+        "    title: 1e5\n"  # a string field keeps its string
+        "    grid: {optimizer.lr: [1e-3, 5E-4, 2.5e+1]}\n"
+        "  t:\n"
+        "    variants: {a: {optimizer.weight_decay: 5e-4}}\n"
+    )
+    raw = read_config_files([tmp_path / "c.yaml"])
+    assert raw["defaults"]["optimizer"]["lr"] == "1e-3"  # what YAML 1.1 makes of it
+    config = validated(raw, check_paths=False)
+    assert config["defaults"]["optimizer"]["lr"] == 0.001
+    assert config["studies"]["s"]["title"] == "1e5"
+    plan = make_plan(config)
+    assert [plan.runs[m.run_id].config["optimizer"]["lr"] for m in plan.studies["s"].members] == [0.001, 0.0005, 25.0]
+    assert plan.run_of("t", "a", 0).config["optimizer"]["weight_decay"] == 0.0005
+    # the same run as the one written 0.001
+    spelled = validated(
+        yaml.safe_load(
+            "defaults: {optimizer: {lr: 0.001}}\nstudies: {t: {variants: {a: {optimizer.weight_decay: 0.0005}}}}"
+        ),
+        check_paths=False,
+    )
+    assert make_plan(spelled).run_of("t", "a", 0).id == plan.run_of("t", "a", 0).id
+
+
+def test_snakemake_takes_1e_minus_3_as_a_number(workflow_dir):
+    (workflow_dir / "lr.yaml").write_text("studies:\n  loss: {optimizer: {lr: 1e-3}}\n")
+    result = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/smoke.yaml", "lr.yaml", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"lr":0.001' in result.stdout or "lr" in result.stdout
+
+
+def test_variant_order_is_the_base_configs_whatever_an_extra_configfile_overrides(workflow_dir):
+    """Snakemake merges the base config into the extra files, so an overridden variant would come first."""
+    (workflow_dir / "extra.yaml").write_text("studies:\n  dropout:\n    variants:\n      p0.5: {dropout: 0.3}\n")
+    result = snakemake(
+        workflow_dir, "-n", "-p", "--cores", "1", "--configfile", "config/smoke.yaml", "extra.yaml", timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = next(line for line in result.stdout.splitlines() if "study-runs" in line and '"study":"dropout"' in line)
+    assert rows.index('"variant":"p0"}') < rows.index('"variant":"p0.5"}')

@@ -15,6 +15,8 @@ from torchvision.datasets import CIFAR10
 from ablate import data
 from ablate.errors import DataUnavailable
 
+from conftest import snakemake
+
 
 def _md5(payload: bytes) -> str:
     return hashlib.md5(payload).hexdigest()
@@ -222,3 +224,17 @@ def test_synthetic_classes_are_balanced():
     generated = data.synthetic(100, 50, seed=3)
     assert torch.bincount(generated.train.labels).tolist() == [10] * 10
     assert torch.bincount(generated.test.labels).tolist() == [5] * 10
+
+
+def test_a_failing_data_job_shows_its_reason_in_the_terminal(workflow_dir):
+    """Without a profile (no --show-failed-logs), the reason reaches snakemake's output, not only the log."""
+    from PIL import Image
+
+    for split, cls in (("train", "cat"), ("test", "dog")):  # different classes: the data job refuses them
+        (workflow_dir / "imgs" / split / cls).mkdir(parents=True)
+        Image.new("RGB", (32, 32)).save(workflow_dir / "imgs" / split / cls / "0.png")
+    (workflow_dir / "folder.yaml").write_text("dataset: {name: image_folder, root: imgs}\n")
+    result = snakemake(workflow_dir, "--cores", "1", "--configfile", "config/smoke.yaml", "folder.yaml", timeout=300)
+    assert result.returncode != 0
+    assert "imgs/train and imgs/test hold different class folders" in result.stdout + result.stderr
+    assert not list((workflow_dir / "results").glob("runs/*/metrics.json"))

@@ -2,34 +2,71 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
-from ablate.analysis import write_hyperparameters, write_study_runs, write_study_summary
-from ablate.config import validated
+from ablate.analysis import published_comparison, write_hyperparameters, write_study_runs, write_study_summary
+from ablate.config import read_config_files, validated
 from ablate.figures import study_curves
 from ablate.plan import make_plan
-from ablate.report import render_report
+from ablate.report import git_state, render_report
+from ablate.scope import departures_from_study
 from ablate.train import Runtime, train_run
 
 from conftest import REPO, synthetic_config
 
 HOSTILE = '<script>window.__injected = 1</script> & "quoted"'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# the original's numbers for study s (two in place in its section) and one for a study this report lacks
+PUBLISHED = [
+    {
+        "section": "1.1",
+        "quantity": f"a final accuracy {HOSTILE}",
+        "source": "text",
+        "value": 71,
+        "unit": "%",
+        "compare": {"study": "s", "variant": "a", "metric": "final_test_acc"},
+    },
+    {
+        "section": "1.2",
+        "quantity": "b best test loss",
+        "source": "table 2",
+        "value": 0.009,
+        "scale": 256,
+        "compare": {"study": "s", "variant": "b", "metric": "best_test_loss"},
+    },
+    {
+        "section": "1.4",
+        "quantity": "not in this report",
+        "source": "figure 2",
+        "value": 93.5,
+        "unit": "%",
+        "compare": {"study": "residual", "variant": "resnet18", "metric": "best_test_acc"},
+    },
+]
+
+
+def smoke_config() -> dict:
+    return validated(read_config_files([REPO / "config/config.yaml", REPO / "config/smoke.yaml"]))
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    """Two tiny real runs, their study files, and the report, with hostile strings in the config."""
+def built(tmp_path_factory) -> tuple[Path, dict, dict]:
+    """Two tiny real runs and their study files, with hostile strings in the config: (root, config, spec)."""
     root = tmp_path_factory.mktemp("report")
     config = synthetic_config(epochs=2)
     config["studies"] = {
         "s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}}
     }
     config["report"]["title"] = HOSTILE
-    plan = make_plan(validated(config))
+    config = validated(config)
+    plan = make_plan(config)
     for run in plan.runs.values():
         train_run(run.config, root / run.dir, Runtime(threads=1), log=lambda _: None)
     study = root / "results/studies/s"
@@ -59,11 +96,28 @@ def report(tmp_path_factory) -> Path:
             "variant": "a",
             "run_dir": str(hyper_dir),
         },
-        "published": str(REPO / "config/published.yaml"),
+        "published": str(root / "published.yaml"),
         "benchmarks": [],
     }
+    (root / "published.yaml").write_text(yaml.safe_dump(PUBLISHED))
+    return root, config, spec
+
+
+@pytest.fixture(scope="module")
+def report(built) -> Path:
+    """The report of a config that is the real study, as far as the spec says: no banner."""
+    root, _, spec = built
     out = root / "report/report.html"
-    render_report(spec, out)
+    render_report({**spec, "departures_from_study": []}, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def small_report(built) -> Path:
+    """The same runs, with the departures the test config really has (generated data, 0.25 width)."""
+    root, config, spec = built
+    out = root / "report/small.html"
+    render_report({**spec, "departures_from_study": departures_from_study(config)}, out)
     return out
 
 
@@ -77,13 +131,90 @@ def test_tables_show_the_runs(report):
     html = report.read_text()
     assert "Table 1" in html and "Table 2." in html and "learning rate" in html
     assert html.count('<img src="data:image/png;base64,') == 1
-    assert "Published vs reproduced" in html and "1.4" in html  # every published number has a row
+    assert "Published vs reproduced" in html and "not in this report" in html  # every published number has a row
+    assert 'id="not-the-study"' not in html and "not comparable" not in html
+
+
+def test_a_config_that_is_not_the_study_says_so(small_report):
+    html = small_report.read_text()
+    assert 'id="not-the-study"' in html and "Not the full study:" in html
+    assert "synthetic data (256 generated training images and 128 test images), models at 0.25 width" in html
+    assert "Numbers are not comparable with the original" in html
+    # study s's two rows, in place and in the index; the third has nothing of ours to compare
+    assert html.count('<td class="not-comparable">not comparable</td>') == 2 * 2
+
+
+def test_banner_facts_of_the_smoke_config():
+    assert departures_from_study(smoke_config()) == [
+        "synthetic data (512 generated training images and 256 test images)",
+        "models at 0.25 width instead of the published architecture's",
+        "2 epochs instead of each recipe's",
+    ]
+
+
+def test_the_full_study_has_no_banner():
+    assert departures_from_study(validated(read_config_files([REPO / "config/config.yaml"]))) == []
+
+
+def test_banner_facts_of_a_subset_and_of_some_narrow_runs():
+    raw = read_config_files([REPO / "config/config.yaml"])
+    raw["dataset"]["train_samples"] = 5000
+    raw["studies"]["dropout"]["variants"]["p0"] = {"width": 0.5}
+    raw["overrides"] = {"optimizer": {"lr": 0.01}}
+    config = validated(raw)
+    runs = len(make_plan(config).runs)
+    assert departures_from_study(config) == [
+        "a subset of the data (5,000 training images and all test images)",
+        f"models at 0.5 width in 3 of {runs} runs instead of the published architecture's",
+        "optimizer.lr set to 0.01 in every run",
+    ]
+
+
+def git(directory: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(directory), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_git_state_names_the_commit_and_a_modified_tree(tmp_path):
+    assert git_state(tmp_path) == "not a git checkout"
+    git(tmp_path, "init", "-q")
+    assert git_state(tmp_path) == "not a git checkout"  # no commit yet
+    (tmp_path / "Snakefile").write_text("rule all:\n")
+    git(tmp_path, "add", "Snakefile")
+    git(tmp_path, "commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True)
+    assert git_state(tmp_path) == head.stdout.strip()
+    (tmp_path / "Snakefile").write_text("rule all:\n    input: []\n")
+    assert git_state(tmp_path) == f"{head.stdout.strip()} (modified: 1 changed or untracked file)"
+
+
+def test_provenance_names_commit_versions_and_each_runs_device(report, tmp_path, built):
+    html = report.read_text()
+    commit = re.search(r'<code id="git-commit">([^<]*)</code>', html).group(1)
+    assert re.fullmatch(r"[0-9a-f]{40}( \(modified: .*\))?|not a git checkout", commit), commit
+    assert "Snakemake " in html and "PyTorch " in html and ", CUDA " in html and " hours over 2 runs" in html
+    assert html.count("<tr><td><code>basic_cnn-") == 2  # one row per run: device, precision, times
+    _, _, spec = built
+    render_report(spec, tmp_path / "elsewhere.html", workflow=tmp_path)
+    assert '<code id="git-commit">not a git checkout</code>' in (tmp_path / "elsewhere.html").read_text()
+
+
+def expected_in_place(report: Path) -> list[dict]:
+    """The published_comparison rows of study s, from the runs the report shows."""
+    runs_csv = report.parent.parent / "results/studies/s/runs.csv"
+    return [row for row in published_comparison(PUBLISHED, {"s": runs_csv}) if row["study"] == "s"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
-def test_report_renders_in_headless_chromium_without_network(report):
+@pytest.mark.parametrize("which", ["report", "small_report"])
+def test_report_renders_in_headless_chromium_without_network(which, request):
     from playwright.sync_api import sync_playwright
 
+    report = request.getfixturevalue(which)
+    not_the_study = which == "small_report"
     requests, errors = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -108,7 +239,36 @@ def test_report_renders_in_headless_chromium_without_network(report):
             images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
             assert images and all(done and width > 500 for done, width in images)
             assert page.locator("h2").count() >= 5
-            page.screenshot(path=str(report.with_suffix(".png")), full_page=True)
+            banner = page.locator("#not-the-study")
+            if not_the_study:
+                assert banner.is_visible() and "synthetic data" in banner.inner_text()
+                assert "Numbers are not comparable" in banner.inner_text()
+            else:
+                assert banner.count() == 0
+            # every study section holds the original's numbers for it: published, ours, difference, spread
+            rows = page.locator('section[data-study="s"] table.published-in-place tr')
+            expected = expected_in_place(report)
+            assert rows.count() == 1 + len(expected) == 3
+            for i, row in enumerate(expected, start=1):
+                cells = rows.nth(i).locator("td").all_inner_texts()
+                assert cells[0] == row["quantity"] and cells[2].startswith(f"{row['published']:g}")
+                assert cells[3].startswith(f"{row['reproduced']:.4g}")
+                if not_the_study:
+                    assert cells[4:6] == ["—", "not comparable"]
+                else:
+                    assert cells[4] == f"{row['difference']:+.3g}" and cells[5] == row["within"]
+            assert "per sample 2.304" in rows.nth(2).inner_text()  # 0.009 x 256
+            # the index links each row to its study's section (a study this report lacks: no link)
+            links = page.locator("#published-table a")
+            assert links.count() == 2 and {links.nth(i).get_attribute("href") for i in range(2)} == {"#study-s"}
+            links.first.click()
+            assert page.evaluate("location.hash") == "#study-s"
+            shot = report.with_suffix(".png")
+            page.screenshot(path=str(shot), full_page=True)
+            if os.environ.get("ABLATE_SCREENSHOT_DIR"):
+                target = Path(os.environ["ABLATE_SCREENSHOT_DIR"])
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(shot, target / shot.name)
         finally:
             browser.close()
     assert not errors

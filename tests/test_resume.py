@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -26,6 +29,20 @@ def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
         os.killpg(victim.pid, signal.SIGKILL)  # snakemake and its job die at once, as when a machine goes down
         victim.wait(timeout=30)
         assert not (killed / run_dir / "metrics.json").exists(), "the run ended before it could be killed"
+
+        # `status` says how far the killed run got, from its checkpoint, without touching it
+        status = subprocess.run(
+            [sys.executable, "-m", "ablate", "status", "--configfile", RESUME[1], "--configfile", RESUME[2]],
+            cwd=killed,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert status.returncode == 0, status.stderr
+        epochs = re.search(r"partial, epoch (\d) of 4", status.stdout)
+        assert epochs and 1 <= int(epochs.group(1)) < 4, status.stdout
+        assert "0 done, 1 partial, 0 pending" in status.stdout
 
         # snakemake knows the job never finished: it needs --unlock, then refuses to go on without
         # --rerun-incomplete

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,14 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert 'id="interpret-interpretation"' in html and "[1×1, 16 / 3×3, 16 / 1×1, 64] × 3" in html
     assert "Table 1" in html and "Table 2." in html and "Table 3." in html
     assert "Published vs reproduced" in html and "Provenance" in html
+    # the banner of a config that is not the study, and the original's numbers in place: in every study
+    # section that has any, and in the caption of each figure they were read off (Figures 2-6, 11-12)
+    assert 'id="not-the-study"' in html and "not comparable" in html
+    studies_with_numbers = {"batch_size", "residual", "resnet_depth", "loss", "activation", "optimizer", "vgg"}
+    for study in studies_with_numbers:
+        section = html.split(f'data-study="{study}"')[1].split("</section>")[0]
+        assert 'class="published-in-place"' in section, study
+    assert html.count('class="figure-published"') == len(studies_with_numbers - {"batch_size"})
     assert not re.search(r'(src|href)="https?:', html), "the report must not load anything from the network"
     for study in plan.studies:
         assert (smoke / f"results/studies/{study}/curves.png").stat().st_size > 10_000
@@ -106,3 +115,38 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
     finally:
         smoke_yaml.write_text(original)
     assert dry_run(smoke) == {}
+
+
+def test_an_edit_that_resolves_to_the_same_runs_reruns_nothing(smoke):
+    """lr: 1 for lr: 1.0, 1e-3 for 0.001, and a setting the chosen optimizer never reads (Adam's momentum)."""
+    smoke_yaml = smoke / "config/smoke.yaml"
+    original = smoke_yaml.read_text()
+    before = smoke_plan(smoke)
+    edited = yaml.safe_load(original)
+    edited["studies"]["optimizer"]["variants"] = {"adadelta-lr1.0": {"optimizer.lr": 1}}
+    edited["studies"]["vgg"]["optimizer"] = {"momentum": 0.5}
+    try:
+        smoke_yaml.write_text(yaml.safe_dump(edited) + "recipes: {vgg: {optimizer: {lr: 1e-3}}}\n")
+        after = smoke_plan(smoke)
+        assert after.runs.keys() == before.runs.keys()
+        assert dry_run(smoke) == {}
+    finally:
+        smoke_yaml.write_text(original)
+
+
+def test_snakemakes_own_report(smoke):
+    """`snakemake --report`: the outputs marked report() with their captions, as snakemake-workflows do."""
+    result = snakemake(smoke, "--report", "report/snakemake-report.zip", *SMOKE, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with zipfile.ZipFile(smoke / "report/snakemake-report.zip") as archive:
+        names = archive.namelist()
+        index = archive.read("snakemake-report/report.html").decode()
+    files = [Path(name).name for name in names if name.startswith("snakemake-report/data/raw/")]
+    plan = smoke_plan(smoke)
+    assert files.count("curves.png") == files.count("summary.csv") == len(plan.studies)
+    assert sorted(
+        f for f in files if f.endswith(".png") and f not in ("curves.png", "filters.png", "feature_maps.png")
+    ) == sorted(f"{probe}.png" for study in plan.studies.values() for probe in study.probes)
+    assert {"report.html", "hyperparameters.csv", "architecture.csv", "filters.png", "feature_maps.png"} <= set(files)
+    # the captions (workflow/report/*.rst), with the study's name filled in
+    assert "train and test loss and accuracy per epoch" in index and "landscape" in index

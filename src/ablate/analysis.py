@@ -185,6 +185,7 @@ def published_comparison(published: Sequence[Mapping], runs_csvs: Mapping[str, P
             "quantity": entry["quantity"],
             "source": entry["source"],
             "unit": entry.get("unit", ""),
+            "study": compare["study"],
             "where": f"{compare['study']}/{compare['variant']}"
             + (f" epoch {compare['epoch']}" if "epoch" in compare else ""),
             "n": len(values),

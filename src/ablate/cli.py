@@ -1,4 +1,4 @@
-"""`python -m ablate <command>`: the commands people run (models, plan) and the steps the workflow runs.
+"""`python -m ablate <command>`: the commands people run (models, plan, status) and the steps the workflow runs.
 
 Workflow rules call these commands from `shell:` rather than `script:` on purpose: Snakemake reruns
 every job of a `script:` rule whose script file is newer than its outputs (a `git pull` or a plain
@@ -16,55 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ablate.errors import ConfigError, DataUnavailable
-
-DEFAULT_CONFIG = "config/config.yaml"
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from ablate.models import MODELS, build_model, parameter_count
-
-    width = max(map(len, MODELS))
-    for name in MODELS:
-        print(f"{name:<{width}}  {parameter_count(build_model(name))}")
-    return 0
-
-
-RECIPE_COLUMNS = ("model", "epochs", "batch", "optimizer", "lr", "wd", "scheduler", "precision")
-
-
-def recipe_columns(run: dict) -> dict[str, str]:
-    """What `plan` shows of a resolved run config: the recipe at a glance."""
-    optimizer = run["optimizer"]
-    name = optimizer["name"] + (f" m{optimizer['momentum']:g}" if optimizer.get("momentum") else "")
-    return {
-        "model": run["model"] + (f" x{run['width']:g}" if run["width"] != 1 else ""),
-        "epochs": str(run["epochs"]),
-        "batch": str(run["batch_size"]),
-        "optimizer": name,
-        "lr": f"{optimizer['lr']:g}",
-        "wd": f"{optimizer.get('weight_decay', 0):g}",
-        "scheduler": run["scheduler"]["name"],
-        "precision": run["precision"],
-    }
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    from ablate.config import read_config_files, validated
-    from ablate.plan import make_plan
-
-    files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
-    plan = make_plan(validated(read_config_files(files), check_paths=False))
-    rows = [{**m.row(), **recipe_columns(plan.runs[m.run_id].config)} for m in plan.members]
-    headers = ("study", "variant", "seed", *RECIPE_COLUMNS, "run_dir")
-    widths = [max(len(h), *(len(str(r[h])) for r in rows)) if rows else len(h) for h in headers]
-    for cells in [headers, *([str(r[h]) for h in headers] for r in rows)]:
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
-    variants = sum(len(s.variants) for s in plan.studies.values())
-    print(
-        f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
-        f"{len(plan.runs)} unique runs to train"
-    )
-    return 0
+from ablate.listing import DEFAULT_CONFIG, FORMATS, cmd_models, cmd_plan, cmd_status
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -77,11 +29,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from ablate.train import Runtime, train_run
 
-    # one line per epoch, to --log when given (the workflow appends stderr there too), else to stderr
-    stream = open(args.log, "a") if args.log else sys.stderr  # noqa: SIM115 - lives as long as the run
+    # One line per epoch (each starting with the run's name). With --log: to that file and to stdout, which
+    # the workflow leaves on snakemake's terminal (it appends stderr, tracebacks included, to the log). Else
+    # to stderr.
+    streams = (open(args.log, "a"), sys.stdout) if args.log else (sys.stderr,)  # noqa: SIM115 - lives as long as the run
 
     def log(line: str) -> None:
-        print(line, file=stream, flush=True)
+        for stream in streams:
+            print(line, file=stream, flush=True)
 
     settings = json.loads(Path(args.runtime).read_text()) if args.runtime else {}
     settings.update(
@@ -97,7 +52,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         }
     )
     runtime = Runtime(threads=args.threads, **settings)
-    train_run(json.loads(args.run_config), args.run_dir, runtime, log)
+    try:
+        train_run(json.loads(args.run_config), args.run_dir, runtime, log)
+    except Exception as error:
+        if args.log:  # the traceback goes to stderr (the log); the terminal gets what failed
+            log(f"{Path(args.run_dir).name} failed: {type(error).__name__}: {error} (traceback in {args.log})")
+        raise
     return 0
 
 
@@ -181,17 +141,39 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m ablate", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("models", help="every model with its exact parameter count").set_defaults(func=cmd_models)
+    def output_format(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--format", choices=FORMATS, default="table", help="tsv: tab-separated, header first, raw numbers"
+        )
 
-    p = sub.add_parser("plan", help="the run table of a config: study, variant, seed, run directory")
-    p.add_argument(
-        "--configfile",
-        action="append",
-        default=[],
-        help=f"merged over {DEFAULT_CONFIG}, as snakemake --configfile does (repeatable)",
+    def config_files(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--configfile",
+            action="append",
+            default=[],
+            help=f"merged over {DEFAULT_CONFIG}, as snakemake --configfile does (repeatable)",
+        )
+        p.add_argument("--default-config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)
+
+    p = sub.add_parser("models", help="every model with its exact parameter count")
+    p.add_argument("--width", type=float, default=1.0, help="the width multiplier (a config's `width`)")
+    output_format(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "plan", help="the run table of a config: study, variant, seed, recipe, done/partial/new, run directory"
     )
-    p.add_argument("--default-config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)
+    config_files(p)
+    output_format(p)
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "status",
+        help="per study and run: done, partial (epoch k of n) or pending, and the time to go",
+    )
+    config_files(p)
+    output_format(p)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("data", help="(workflow) fetch/verify a dataset and write its manifest")
     p.add_argument("--identity", required=True, help="the dataset identity (JSON)")
@@ -209,7 +191,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="overrides --runtime")
     p.add_argument("--eval-batch-size", type=int, help="overrides --runtime")
     p.add_argument("--data-root", help="overrides --runtime")
-    p.add_argument("--log", default=None, help="append one line per epoch here (and to stderr)")
+    p.add_argument("--log", default=None, help="append one line per epoch here and print it to stdout (else stderr)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("write-json", help="(workflow) write a JSON document given on the command line")

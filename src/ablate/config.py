@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import difflib
+import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -36,7 +38,40 @@ def key_path(parts: Iterable[Any]) -> str:
     return ".".join(str(part) for part in parts)
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for the closest of `known` to a misspelt `word`, or "" when none is close."""
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _allowed_keys(node: Mapping) -> list[str]:
+    return list(dict.fromkeys(k for sub in _subschemas(node) for k in sub.get("properties", {})))
+
+
+def _unknown_keys(error: ValidationError) -> tuple[str, str] | None:
+    """(key, message) for an unknown key: its closest known spelling and the keys allowed where it stands."""
+    if (
+        error.validator not in ("additionalProperties", "unevaluatedProperties")
+        or error.schema.get(error.validator) is not False
+    ):
+        return None
+    allowed = _allowed_keys(error.schema)
+    unknown = [k for k in error.instance if k not in allowed]
+    if not unknown:
+        return None
+    key = str(unknown[0])
+    return key, (
+        f"unknown key {key!r}{did_you_mean(key, allowed) or '.'} Rename or remove it; "
+        f"the keys allowed here: {', '.join(allowed)}"
+    )
+
+
 def _message(error: ValidationError) -> str:
+    if error.validator == "enum" and isinstance(error.instance, str):
+        options = [str(o) for o in error.validator_value]
+        return f"{error.instance!r} is not one of {', '.join(options)}{did_you_mean(error.instance, options)}"
+    if error.validator == "type" and isinstance(error.instance, str) and "number" in str(error.validator_value):
+        return f"{error.instance!r} is a string, not a number: write a number such as 0.001 or 1e-3"
     if error.validator == "oneOf" and error.schema.get("oneOf") == [
         {"required": ["variants"]},
         {"required": ["grid"]},
@@ -60,8 +95,42 @@ def check(instance: Any, ref: str | None = None, where: str = "") -> None:
     # oneOf/anyOf wrap the useful error in their context; unwrap unless it is our own study rule
     while error.context and error.validator in ("anyOf", "allOf") and best_match(error.context):
         error = best_match(error.context)
-    location = key_path([p for p in (where, key_path(error.absolute_path)) if p])
-    raise ConfigError(f"config error at {location or '<top level>'}: {_message(error)}")
+    path = [p for p in (where, key_path(error.absolute_path)) if p]
+    unknown = _unknown_keys(error)
+    if unknown is not None:
+        path.append(unknown[0])
+    location = key_path(path)
+    message = unknown[1] if unknown is not None else _message(error)
+    raise ConfigError(f"config error at {location or '<top level>'}: {message}")
+
+
+# YAML 1.1 (PyYAML, and so Snakemake's config loader) reads 1e-3 as a string: it wants a dot and a signed
+# exponent (1.0e-3). YAML 1.2 and every user read it as a number.
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
+def yaml12_numbers(instance: Any, node: Mapping | None = None) -> Any:
+    """Strings like 1e-3 as floats, wherever the schema does not expect a string (free-form parts, such as a
+    variant's dotted keys, count as not expecting one). The schema then checks them as numbers."""
+    node = schema() if node is None else node
+    subs = _subschemas(node)
+    if isinstance(instance, str):
+        types = {
+            t for sub in subs for t in ([sub["type"]] if isinstance(sub.get("type"), str) else sub.get("type", []))
+        }
+        if "string" not in types and _EXPONENT_NUMBER.fullmatch(instance.strip()):
+            return float(instance)
+        return instance
+    if isinstance(instance, dict):
+        props = {k: v for sub in subs for k, v in sub.get("properties", {}).items()}
+        extra = next(
+            (sub["additionalProperties"] for sub in subs if isinstance(sub.get("additionalProperties"), dict)), {}
+        )
+        return {k: yaml12_numbers(v, props.get(k, extra)) for k, v in instance.items()}
+    if isinstance(instance, list):
+        items = next((sub["items"] for sub in subs if isinstance(sub.get("items"), dict)), {})
+        return [yaml12_numbers(v, items) for v in instance]
+    return instance
 
 
 def _resolve_ref(node: Mapping) -> Mapping:
@@ -112,6 +181,19 @@ def merge(base: Mapping, update: Mapping) -> dict:
     return merged
 
 
+def ordered_like(data: Any, reference: Any) -> Any:
+    """`data` with the keys of every mapping in `reference`'s order (keys it lacks after them, as they are).
+
+    Snakemake starts its config from the --configfile files and merges the workflow's own config file into
+    that, so a variant that an extra file overrides comes first in its study. Ordered like the files merged
+    in their given order (read_config_files), plan, runs.csv, tables and legends all list the base config's
+    order."""
+    if not isinstance(data, Mapping) or not isinstance(reference, Mapping):
+        return data
+    keys = [k for k in reference if k in data] + [k for k in data if k not in reference]
+    return {k: ordered_like(data[k], reference.get(k)) for k in keys}
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -152,7 +234,7 @@ def check_dataset_root(dataset: Mapping) -> None:
 
 def validated(raw: Mapping, check_paths: bool = True) -> dict:
     """The config with every default filled in; raises ConfigError on the first problem."""
-    config = copy.deepcopy(dict(raw))
+    config = yaml12_numbers(copy.deepcopy(dict(raw)))
     # a later config file removes a study of an earlier one with `name: null` (see config/schema.yaml)
     if isinstance(config.get("studies"), dict):
         config["studies"] = {name: study for name, study in config["studies"].items() if study is not None}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, catalog
-from ablate.config import check, coerce_numbers, merge, schema
+from ablate.config import check, coerce_numbers, did_you_mean, merge, schema
 from ablate.errors import ConfigError
 
 RUNS_DIR = "results/runs"
@@ -175,8 +175,9 @@ def resolve(config: Mapping, study_name: str, variant: Mapping, seed: int) -> di
     if recipe is not None:
         if recipe not in config["recipes"]:
             raise ConfigError(
-                f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}; "
-                f"known: {', '.join(config['recipes']) or 'none'}"
+                f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}"
+                f"{did_you_mean(recipe, config['recipes']) or '.'} Define it under `recipes` or name one of: "
+                f"{', '.join(config['recipes']) or 'none (no recipes are defined)'}"
             )
         run = merge(run, config["recipes"][recipe])
     run = merge(run, {k: v for k, v in study.items() if k not in STUDY_KEYS})
@@ -203,7 +204,7 @@ def make_plan(config: Mapping) -> Plan:
         )
         for variant, overrides in variants.items():
             where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
-            check(overrides, "run", where)
+            check(overrides, "partial_run", where)
             for seed in entry.seeds:
                 resolved = resolve(config, name, overrides, seed)
                 check(resolved, "run", where)
@@ -226,6 +227,27 @@ def make_plan(config: Mapping) -> Plan:
     return plan
 
 
+def plan_hash(plan: Plan, config: Mapping) -> str:
+    """The hash the report names as its config: of what the config resolves to (studies, their members and
+    runs, the report's and the analyses' settings), so that an edit resolving to the same runs (lr: 1 for
+    lr: 1.0, a setting no component reads) changes no job's params and re-renders nothing."""
+    resolved = {
+        "studies": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "table": s.table,
+                "figure": s.figure,
+                "members": [[m.variant, m.seed, m.run_id] for m in s.members],
+            }
+            for s in plan.studies.values()
+        ],
+        "report": coerce_numbers(config["report"], schema()["properties"]["report"]),
+        "analysis": config["analysis"],
+    }
+    return config_hash(resolved)
+
+
 def natural_key(text: str) -> list:
     """Sort key of a title: numbers compared as numbers, so that "1.10" comes after "1.9"."""
     return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
@@ -242,10 +264,16 @@ def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | Non
         if ref is None:
             refs[key] = (first.name, first.variants[0]) if key == "hyperparameters" else None
             continue
-        if ref["study"] not in plan.studies or ref["variant"] not in plan.studies[ref["study"]].variants:
+        if ref["study"] not in plan.studies:
             raise ConfigError(
-                f"config error at report.{key}: no study {ref['study']!r} with variant "
-                f"{ref['variant']!r}; studies: {', '.join(plan.studies)}"
+                f"config error at report.{key}.study: no study {ref['study']!r}"
+                f"{did_you_mean(ref['study'], plan.studies) or '.'} Name one of: {', '.join(plan.studies)}"
+            )
+        variants = plan.studies[ref["study"]].variants
+        if ref["variant"] not in variants:
+            raise ConfigError(
+                f"config error at report.{key}.variant: study {ref['study']!r} has no variant {ref['variant']!r}"
+                f"{did_you_mean(ref['variant'], variants) or '.'} Name one of: {', '.join(variants)}"
             )
         model = plan.run_of(ref["study"], ref["variant"], plan.studies[ref["study"]].seeds[0]).config["model"]
         if key != "hyperparameters" and model not in catalog.RESNETS:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import importlib.metadata
 import json
+import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,9 +19,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from ablate.analysis import MEASURED, published_comparison
 from ablate.plan import natural_key
 
-# What each probe's figure shows. Figures 13-15 are the original's (study `figure` naming them); the
-# same probes of another study (e.g. santurkar) are extra figures of ours and carry no original number.
-PROBE_FIGURES = {"step_loss": "Figure 13", "grad_change": "Figure 14", "beta": "Figure 15"}
+# Figure numbers: "Figure N" is always the original's Figure N; a figure the original does not have is
+# "Extra N", numbered in the order the report shows them. A study's `figure` (config/config.yaml) numbers its
+# curves; its probe figures get theirs here, by that number: the landscape study's step_loss, grad_change and
+# beta are the original's Figures 13-15, its line search and all of the santurkar study's are extras.
+# tests/test_figures.py checks that the numbers of config/config.yaml and these are unique and in order.
+PROBE_FIGURES = {
+    "Extra 3": {"step_loss": "Figure 13", "grad_change": "Figure 14", "beta": "Figure 15", "line_search": "Extra 4"},
+    "Extra 5": {"step_loss": "Extra 6", "grad_change": "Extra 7", "beta": "Extra 8", "line_search": "Extra 9"},
+}
 PROBE_CAPTIONS = {
     "step_loss": "Loss landscape. Training loss per step: for each model, the band spans the minimum to the "
     "maximum over its runs (the learning rates) at that step; the line is their mean.",
@@ -45,12 +54,14 @@ PROBE_PUBLISHED = {
 
 
 def probe_caption(probe: str, study_figure: str) -> str:
-    """The caption of a probe figure; Figure 13-15 numbers and the original's values only where the study
-    reproduces those figures (its `figure` names them)."""
-    number = PROBE_FIGURES.get(probe)
-    if number and number.split()[-1] in study_figure:
+    """The caption of a probe figure of the study whose curves are `study_figure`: its number (PROBE_FIGURES;
+    none for a study not listed there) and, where it is one of the original's figures, the original's values."""
+    number = PROBE_FIGURES.get(study_figure, {}).get(probe)
+    if number is None:
+        return PROBE_CAPTIONS[probe]
+    if number.startswith("Figure ") and probe in PROBE_PUBLISHED:
         return f"{number}. {PROBE_CAPTIONS[probe]} {PROBE_PUBLISHED[probe]}"
-    return PROBE_CAPTIONS[probe]
+    return f"{number}. {PROBE_CAPTIONS[probe]}"
 
 
 SUMMARY_COLUMNS = [
@@ -154,6 +165,75 @@ def _architecture(table_csv: Path) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def workflow_dir() -> Path:
+    """The workflow checkout whose code renders the report: the Snakefile puts its own src/ first on PYTHONPATH,
+    so this module lies in <workflow>/src/ablate; an installed copy elsewhere falls back to the working directory."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "Snakefile").is_file() else Path.cwd()
+
+
+def git_state(directory: Path) -> str:
+    """The commit checked out in `directory`, "(modified)" when its files differ from it; read at render time
+    (a rule param would rerun the report on every commit). Without git or a checkout: "not a git checkout"."""
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # git status must not take the index lock
+
+    def git(*args: str) -> subprocess.CompletedProcess | None:
+        try:
+            return subprocess.run(
+                ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=60, env=env
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "--verify", "HEAD")
+    if head is None or head.returncode != 0:
+        return "not a git checkout"
+    status = git("status", "--porcelain", "--", ".")
+    if status is None or status.returncode != 0:
+        return f"{head.stdout.strip()} (its status could not be read)"
+    changed = len(status.stdout.splitlines())
+    if not changed:
+        return head.stdout.strip()
+    return f"{head.stdout.strip()} (modified: {changed} changed or untracked file{'s' if changed > 1 else ''})"
+
+
+def snakemake_version() -> str:
+    try:
+        return importlib.metadata.version("snakemake")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed where the report was rendered"
+
+
+def _cuda(metrics: Mapping) -> str:
+    """metrics.json's `cuda` (torch.version.cuda of the train job): None on a CPU build of PyTorch."""
+    if "cuda" not in metrics:
+        return "not recorded"
+    return metrics["cuda"] or "none (a CPU build)"
+
+
+def _run_devices(metrics: list[dict], wall: Mapping[str, float]) -> list[dict]:
+    """One row per run: where it trained, at which precision, for how long (training loop; whole job)."""
+    rows = [
+        {
+            "run": m["run"],
+            "device": m.get("device"),
+            "device_name": m.get("device_name"),
+            "precision": m.get("precision"),
+            "train_seconds": m.get("wall_seconds"),
+            "job_seconds": wall.get(m["run"]),
+        }
+        for m in metrics
+    ]
+    return sorted(rows, key=lambda row: natural_key(row["run"]))
+
+
+def _mark_not_comparable(rows: list[dict]) -> None:
+    """A config that is not the real study: its numbers are shown, the comparison is not made."""
+    for row in rows:
+        if row["n"]:  # a row without any number of ours keeps its "—"
+            row.update(within="not comparable", difference=None, comparable=False)
+
+
 def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
     """Studies and section 1.9 in the order of their titles (see ablate.plan.natural_key)."""
     sections = [{"kind": "study", **study} for study in studies]
@@ -174,8 +254,9 @@ def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
     return sorted(sections, key=lambda section: natural_key(section["title"]))
 
 
-def render_report(spec: Mapping, out: Path) -> None:
-    """Render the report from `spec` (written by the workflow's report rule; see workflow/rules/report.smk)."""
+def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> None:
+    """Render the report from `spec` (written by the workflow's report rule; see workflow/rules/report.smk).
+    `workflow`: the checkout whose git commit the provenance names (default: workflow_dir())."""
     studies = []
     runs_csvs = {}
     for study in spec["studies"]:
@@ -205,10 +286,17 @@ def render_report(spec: Mapping, out: Path) -> None:
     hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
     published = yaml.safe_load(Path(spec["published"]).read_text()) if spec.get("published") else []
     comparison = published_comparison(published or [], runs_csvs)
+    departures = list(spec.get("departures_from_study") or [])
+    if departures:
+        _mark_not_comparable(comparison)
+    for study in studies:  # each study section carries the original's numbers for that study
+        study["published_rows"] = [row for row in comparison if row["study"] == study["name"]]
+        # the values read off the original's figures, repeated in the caption of the figure they belong to
+        study["figure_rows"] = [row for row in study["published_rows"] if row["source"].startswith("figure")]
     sources = yaml.safe_load(Path(spec["sources"]).read_text()) if spec.get("sources") else {}
     metrics = [
-        json.loads((Path(d) / "metrics.json").read_text())
-        for d in {m["run_dir"] for s in studies for m in s["members"]}
+        {"run": Path(d).name, **json.loads((Path(d) / "metrics.json").read_text())}
+        for d in sorted({m["run_dir"] for s in studies for m in s["members"]})
     ]
     wall = _benchmarks(spec["benchmarks"])
     env = Environment(loader=PackageLoader("ablate", "templates"), autoescape=select_autoescape(default=True))
@@ -222,9 +310,15 @@ def render_report(spec: Mapping, out: Path) -> None:
         comparison=comparison,
         sources=sources,
         config_hash=spec["config_hash"],
+        departures=departures,
+        study_names={study["name"] for study in studies},
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        versions=sorted({(m["torch"], m["torchvision"], m["python"]) for m in metrics}),
+        git=git_state(workflow or workflow_dir()),
+        snakemake=snakemake_version(),
+        versions=sorted({(m["torch"], m["torchvision"], m["python"], _cuda(m)) for m in metrics}),
         devices=sorted({f"{m['device']} ({m['device_name']}, {m['precision']})" for m in metrics}),
+        run_devices=_run_devices(metrics, wall),
+        train_hours=sum(m.get("wall_seconds") or 0.0 for m in metrics) / 3600,
         wall=wall,
         total_wall=sum(wall.values()),
         run_count=len(metrics),

@@ -2,7 +2,10 @@
 
 What a finished run directory holds: config.json, history.csv, steps.csv, model.pt, metrics.json
 (written last). While the run trains, checkpoint.pt (atomic, every epoch) lets a killed job resume
-and end with the same numbers as an uninterrupted run.
+and end with the same numbers as an uninterrupted run; progress.json beside it says how far the run got
+(read by `python -m ablate status`, which then needs neither torch nor the checkpoint).
+
+Every log line starts with the run's name: the workflow shows train jobs' lines side by side.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torchvision
 from ablate import components, data, probes
 from ablate.execution import cpu_name
 from ablate.models import build_model, parameter_count
+from ablate.status import CHECKPOINT, PROGRESS, format_duration
 
 HISTORY_COLUMNS = (
     "epoch",
@@ -35,7 +39,6 @@ HISTORY_COLUMNS = (
     "epoch_seconds",
     "images_per_second",
 )
-CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
@@ -107,16 +110,10 @@ def write_json(path: Path, payload: Mapping) -> None:
     write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
 
 
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    return (
-        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-    )
-
-
 class Trainer:
     def __init__(self, config: Mapping, run_dir: Path, runtime: Runtime, log: Callable[[str], None]) -> None:
-        self.config, self.run_dir, self.runtime, self.log = config, run_dir, runtime, log
+        self.config, self.run_dir, self.runtime = config, run_dir, runtime
+        self.log = lambda line: log(f"{run_dir.name} {line}")
         if runtime.threads:
             torch.set_num_threads(runtime.threads)
         self.device = pick_device(runtime.device)
@@ -180,6 +177,12 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         write_atomic(self.run_dir / CHECKPOINT, lambda tmp: torch.save(self.state(), tmp))
+        progress = {
+            "epochs_completed": len(self.history),
+            "epochs": self.config["epochs"],
+            "wall_seconds": self.wall_seconds,
+        }
+        write_json(self.run_dir / PROGRESS, progress)
 
     def resume(self) -> bool:
         path = self.run_dir / CHECKPOINT
@@ -264,6 +267,12 @@ class Trainer:
     def run(self) -> dict:
         self.resume()
         epochs = self.config["epochs"]
+        if len(self.history) < epochs:
+            self.log(
+                f"{epochs - len(self.history)} of {epochs} epochs to train on {self.device} "
+                f"({self.precision.label}): {len(self.dataset.train):,} images per epoch, "
+                f"batch {self.config['batch_size']}"
+            )
         for epoch in range(len(self.history) + 1, epochs + 1):
             started = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -298,7 +307,7 @@ class Trainer:
             self.log(
                 f"epoch {epoch}/{epochs} train_loss {train_loss:.4f} train_acc {train_acc:.2f} "
                 f"test_loss {test_loss:.4f} test_acc {test_acc:.2f} lr {lr:.3g} "
-                f"{images_per_second:.0f} img/s {seconds:.1f}s ETA {_duration(eta)}"
+                f"{images_per_second:.0f} img/s {seconds:.1f}s ETA {format_duration(eta)}"
             )
             self.save_checkpoint()
         return self.finish()
@@ -311,6 +320,7 @@ class Trainer:
         metrics = self.metrics()
         write_json(out / "metrics.json", metrics)
         (out / CHECKPOINT).unlink(missing_ok=True)
+        (out / PROGRESS).unlink(missing_ok=True)
         return metrics
 
     def metrics(self) -> dict:
@@ -339,6 +349,7 @@ class Trainer:
             "compiled": self.runtime.compile,
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
+            "cuda": torch.version.cuda,  # the CUDA torch was built with; None on CPU-only builds
             "torchvision": torchvision.__version__,
             "python": sys.version.split()[0],
         }

@@ -22,7 +22,13 @@ rule study_summary:
         configs=lambda wc: study_files("config.json", wc),
         metrics=lambda wc: study_files("metrics.json", wc),
     output:
-        "results/studies/{study}/summary.csv",
+        report(
+            "results/studies/{study}/summary.csv",
+            caption="../report/summary.rst",
+            category="2. Studies",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "summary table"},
+        ),
     log:
         "results/logs/study_summary/{study}.log",
     conda:
@@ -37,7 +43,13 @@ rule study_curves:
         histories=lambda wc: study_files("history.csv", wc),
         metrics=lambda wc: study_files("metrics.json", wc),
     output:
-        "results/studies/{study}/curves.png",
+        report(
+            "results/studies/{study}/curves.png",
+            caption="../report/curves.rst",
+            category="2. Studies",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "curves"},
+        ),
     params:
         title=lambda wc: PLAN.studies[wc.study].title,
     log:
@@ -59,7 +71,13 @@ rule probe_envelope:
         configs=lambda wc: study_files("config.json", wc),
     output:
         table="results/analysis/{study}/{probe}.csv",
-        figure="results/analysis/{study}/{probe}.png",
+        figure=report(
+            "results/analysis/{study}/{probe}.png",
+            caption="../report/envelope.rst",
+            category="3. BatchNorm analyses",
+            subcategory="{study}",
+            labels={"study": "{study}", "probe": "{probe}"},
+        ),
     params:
         group_by=config["analysis"]["group_by"],
         smoothing=config["analysis"]["smoothing"],
@@ -78,7 +96,7 @@ rule hyperparameters:
     input:
         f"{report_run('hyperparameters').dir}/config.json",
     output:
-        "results/tables/hyperparameters.csv",
+        report("results/tables/hyperparameters.csv", caption="../report/hyperparameters.rst", category="1. Tables"),
     log:
         "results/logs/hyperparameters.log",
     conda:
@@ -91,7 +109,7 @@ rule hyperparameters:
 # pass), the first-layer filters of a trained ResNet, and a test image's feature maps through one stage.
 rule architecture:
     output:
-        "results/tables/architecture.csv",
+        report("results/tables/architecture.csv", caption="../report/architecture.rst", category="1. Tables"),
     params:
         width=lambda wc: report_run("feature_maps").config["width"],
     log:
@@ -110,7 +128,7 @@ rule filters:
         metrics=lambda wc: f"{report_run('filters').dir}/metrics.json",
         config=lambda wc: f"{report_run('filters').dir}/config.json",
     output:
-        "results/interpret/filters.png",
+        report("results/interpret/filters.png", caption="../report/filters.rst", category="4. Interpretation"),
     params:
         run_dir=lambda wc: report_run("filters").dir,
     log:
@@ -128,7 +146,9 @@ rule feature_maps:
         config=lambda wc: f"{report_run('feature_maps').dir}/config.json",
         runtime=ancient("results/runtime.json"),
     output:
-        "results/interpret/feature_maps.png",
+        report(
+            "results/interpret/feature_maps.png", caption="../report/feature_maps.rst", category="4. Interpretation"
+        ),
     params:
         run_dir=lambda wc: report_run("feature_maps").dir,
         stage=config["report"]["feature_maps"]["stage"] if INTERPRET else "",

@@ -1,11 +1,20 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it.
-from ablate.config import validated
-from ablate.execution import uses_cuda
-from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan
+from pathlib import Path
 
-# schema validation with defaults (config/schema.yaml); a bad config stops here with one message
-config.update(validated(config))
+from ablate.config import ordered_like, read_config_files, validated
+from ablate.execution import uses_cuda
+from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan, plan_hash
+from ablate.scope import departures_from_study
+
+# schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
+# the order of the workflow's config file, then the --configfile files (see ordered_like), whatever order
+# Snakemake merged them in. (workflow.configfiles lists the --configfile files first.)
+_extra_files = [Path(f).resolve() for f in workflow.overwrite_configfiles]
+_config_files = [f for f in workflow.configfiles if Path(f).resolve() not in _extra_files] + _extra_files
+_merged = validated(ordered_like(config, read_config_files(_config_files)))
+config.clear()
+config.update(_merged)
 PLAN = make_plan(config)
 DATASET = dataset_identity(config["dataset"])
 DATASET_MANIFEST = f"results/data/{DATASET['name']}-{config_hash(DATASET)}.json"
@@ -64,7 +73,9 @@ def report_spec():
     study, variant = PLAN.report_refs["hyperparameters"]
     return {
         "title": config["report"]["title"],
-        "config_hash": config_hash(config),
+        "config_hash": plan_hash(PLAN, config),
+        # not the real study (generated data, narrow models, fewer epochs, a subset): the report's banner
+        "departures_from_study": departures_from_study(config, [r.config for r in PLAN.runs.values()]),
         "studies": [
             {
                 "name": s.name,

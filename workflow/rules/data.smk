@@ -1,4 +1,6 @@
 # Fetch or check the data once, on the machine that runs snakemake (compute nodes may have no network).
+# Its output goes to the log and to the terminal (tee; the shell's pipefail keeps a failure's exit status):
+# offline, the message that says where to put cifar-10-python.tar.gz shows without --show-failed-logs.
 localrules:
     dataset,
     runtime,
@@ -17,7 +19,7 @@ rule dataset:
         "../envs/ablate.yaml"
     shell:
         "python -m ablate data --identity {params.identity:q} --root {params.root:q} "
-        "{params.download} --out {output} > {log} 2>&1"
+        "{params.download} --out {output} 2>&1 | tee {log}"
 
 
 # Device, data root and the like, for train jobs to read. A change reruns this job only: train jobs

@@ -14,7 +14,7 @@ rule report:
         metrics=expand(f"{RUNS_DIR}/{{run}}/metrics.json", run=PLAN.runs),
         benchmarks=expand("results/benchmarks/train/{run}.tsv", run=PLAN.runs),
     output:
-        "report/report.html",
+        report("report/report.html", caption="../report/report.rst", category="0. Report"),
     params:
         spec=canonical_json(report_spec()),
     log:

@@ -3,6 +3,9 @@
 # The data manifest is `ancient`: re-checking the data never retrains either.
 # Editing the shell command below makes Snakemake retrain every run (its "code" rerun trigger).
 # To retrain on purpose: `snakemake --cores all --forcerun train` (all runs) or delete results/runs/<run>.
+# Progress: `train --log` appends one line per epoch (starting with the run's name) to the log and prints it
+# to stdout, which snakemake's terminal shows; stderr (tracebacks) goes to the log only, and a failed run
+# prints a one-line reason to stdout too. `python -m ablate status` says where every run stands.
 
 
 rule train:

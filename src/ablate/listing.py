@@ -1,0 +1,144 @@
+"""The commands people run: `models`, `plan` and `status`, as aligned tables or tab-separated (--format tsv).
+
+torch is imported only by `models` (to build each model) and, for a partial run without progress.json,
+by `status` (to read its checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ablate.plan import Plan
+
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+FORMATS = ("table", "tsv")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Collection[str] = ()) -> None:
+    """Aligned columns under a header; the columns named in `right` (numbers) right-aligned."""
+    cells = [list(headers), *([str(c) for c in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        line = "  ".join(c.rjust(w) if h in right else c.ljust(w) for c, w, h in zip(row, widths, headers, strict=True))
+        print(line.rstrip())
+
+
+def print_tsv(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Tab-separated, header first, numbers as they are (None as an empty cell): for pipes and scripts."""
+    for row in [headers, *rows]:
+        print("\t".join("" if c is None else str(c) for c in row))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ablate.models import MODELS, build_model, parameter_count
+
+    rows = [(name, parameter_count(build_model(name, width=args.width))) for name in MODELS]
+    if args.format == "tsv":
+        print_tsv(("model", "parameters"), rows)
+    else:
+        header = "parameters" if args.width == 1 else f"parameters at width {args.width:g}"
+        print_table(("model", header), [(name, f"{count:,}") for name, count in rows], right={header})
+    return 0
+
+
+RECIPE_COLUMNS = ("model", "epochs", "batch", "optimizer", "lr", "wd", "scheduler", "precision")
+# --format tsv: the same recipe, one value per column, numbers unformatted
+RECIPE_TSV = ("model", "width", "epochs", "batch", "optimizer", "momentum", "lr", "wd", "scheduler", "precision")
+
+
+def recipe_columns(run: dict) -> dict[str, str]:
+    """What `plan` shows of a resolved run config: the recipe at a glance."""
+    optimizer = run["optimizer"]
+    name = optimizer["name"] + (f" m{optimizer['momentum']:g}" if optimizer.get("momentum") else "")
+    return {
+        "model": run["model"] + (f" x{run['width']:g}" if run["width"] != 1 else ""),
+        "epochs": str(run["epochs"]),
+        "batch": str(run["batch_size"]),
+        "optimizer": name,
+        "lr": f"{optimizer['lr']:g}",
+        "wd": f"{optimizer.get('weight_decay', 0):g}",
+        "scheduler": run["scheduler"]["name"],
+        "precision": run["precision"],
+    }
+
+
+def recipe_tsv(run: dict) -> dict[str, object]:
+    optimizer = run["optimizer"]
+    return {
+        "model": run["model"],
+        "width": run["width"],
+        "epochs": run["epochs"],
+        "batch": run["batch_size"],
+        "optimizer": optimizer["name"],
+        "momentum": optimizer.get("momentum"),
+        "lr": optimizer["lr"],
+        "wd": optimizer.get("weight_decay", 0),
+        "scheduler": run["scheduler"]["name"],
+        "precision": run["precision"],
+    }
+
+
+def load_plan(args: argparse.Namespace) -> Plan:
+    """The plan of --configfile merged over the default config, as the workflow sees it."""
+    from ablate.config import read_config_files, validated
+    from ablate.plan import make_plan
+
+    files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
+    return make_plan(validated(read_config_files(files), check_paths=False))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ablate.status import stage
+
+    plan = load_plan(args)
+    stages = {run.id: stage(Path(run.dir)) for run in plan.runs.values()}  # done, partial or new
+    if args.format == "tsv":
+        headers = ("study", "variant", "seed", *RECIPE_TSV, "state", "run_dir")
+        rows = [{**m.row(), **recipe_tsv(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
+        print_tsv(headers, [[r[h] for h in headers] for r in rows])
+        return 0
+    headers = ("study", "variant", "seed", *RECIPE_COLUMNS, "state", "run_dir")
+    rows = [{**m.row(), **recipe_columns(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
+    print_table(headers, [[r[h] for h in headers] for r in rows])
+    variants = sum(len(s.variants) for s in plan.studies.values())
+    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "partial", "new")}
+    print(
+        f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
+        f"{len(plan.runs)} unique runs ({counts['done']} done, {counts['partial']} partial, {counts['new']} new)"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ablate.status import format_duration, plan_status, summary
+
+    plan = load_plan(args)
+    status = plan_status(plan)
+    if args.format == "tsv":
+        headers = ("study", "variant", "seed", "state", "epochs_completed", "epochs", "eta_seconds", "run_dir")
+        rows = []
+        for m in plan.members:
+            s = status[m.run_id]
+            eta = None if s.eta_seconds is None else round(s.eta_seconds, 1)
+            rows.append((m.study, m.variant, m.seed, s.state, s.epochs_completed, s.epochs, eta, m.row()["run_dir"]))
+        print_tsv(headers, rows)
+        return 0
+
+    def eta(s) -> str:
+        if s.state == "done":
+            return ""
+        return "unknown" if s.eta_seconds is None else format_duration(s.eta_seconds)
+
+    rows = [
+        (m.study, m.variant, m.seed, status[m.run_id].label, eta(status[m.run_id]), m.row()["run_dir"])
+        for m in plan.members
+    ]
+    print_table(("study", "variant", "seed", "state", "eta", "run_dir"), rows, right={"eta"})
+    print("\n" + "\n".join(summary(status.values())))
+    return 0
