@@ -82,7 +82,22 @@ def _message(error: ValidationError) -> str:
             f"name {error.instance!r} is not allowed: names are lower case letters, digits, '_', '.' "
             f"and '-', starting with a letter or digit (pattern {error.schema['pattern']})"
         )
-    return error.message
+    bound = error.validator_value
+    if isinstance(bound, list):  # e.g. type: [integer, "null"]
+        bound = " or ".join(map(str, bound))
+    hints = {
+        "minimum": f"{error.instance!r} is below the minimum {bound}: use {bound} or more",
+        "exclusiveMinimum": f"{error.instance!r} is not above {bound}: use a value greater than {bound}",
+        "maximum": f"{error.instance!r} is above the maximum {bound}: use {bound} or less",
+        "exclusiveMaximum": f"{error.instance!r} is not below {bound}: use a value less than {bound}",
+        "type": f"{error.instance!r} is not of type {bound}: write a value of type {bound}",
+        "minItems": f"{error.instance!r} has too few items: give at least {bound}",
+        "maxItems": f"{error.instance!r} has too many items: give at most {bound}",
+        "uniqueItems": f"{error.instance!r} lists a value twice: list each value once",
+        "minProperties": f"{error.instance!r} is empty: give at least {bound} entry",
+        "minLength": f"{error.instance!r} is too short: give at least {bound} character",
+    }
+    return hints.get(str(error.validator), error.message)
 
 
 def check(instance: Any, ref: str | None = None, where: str = "") -> None:
