@@ -130,10 +130,7 @@ def yaml12_numbers(instance: Any, node: Mapping | None = None) -> Any:
     node = schema() if node is None else node
     subs = _subschemas(node)
     if isinstance(instance, str):
-        types = {
-            t for sub in subs for t in ([sub["type"]] if isinstance(sub.get("type"), str) else sub.get("type", []))
-        }
-        if "string" not in types and _EXPONENT_NUMBER.fullmatch(instance.strip()):
+        if "string" not in _types(subs) and _EXPONENT_NUMBER.fullmatch(instance.strip()):
             return float(instance)
         return instance
     if isinstance(instance, dict):
@@ -170,10 +167,15 @@ def fill_defaults(instance: dict, node: Mapping | None = None) -> dict:
     return instance
 
 
+def _types(subs: Iterable[Mapping]) -> set[str]:
+    """The JSON types a value may have under these (sub)schemas: `type: number` or `type: [integer, "null"]`."""
+    return {t for sub in subs for t in ([sub["type"]] if isinstance(sub.get("type"), str) else sub.get("type", []))}
+
+
 def coerce_numbers(instance: Any, node: Mapping) -> Any:
     """Turn ints into floats where the schema says `number`, so that lr: 1 and lr: 1.0 are one run."""
     subs = _subschemas(node)
-    types = {t for sub in subs for t in ([sub["type"]] if isinstance(sub.get("type"), str) else sub.get("type", []))}
+    types = _types(subs)
     if isinstance(instance, int) and not isinstance(instance, bool) and "number" in types and "integer" not in types:
         return float(instance)
     if isinstance(instance, dict):

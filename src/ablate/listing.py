@@ -47,25 +47,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-RECIPE_COLUMNS = ("model", "epochs", "batch", "optimizer", "lr", "wd", "scheduler", "precision")
-# --format tsv: the same recipe, one value per column, numbers unformatted
+# what `plan` shows of a resolved run config, one value per column (--format tsv: as they are)
 RECIPE_TSV = ("model", "width", "epochs", "batch", "optimizer", "momentum", "lr", "wd", "scheduler", "precision")
-
-
-def recipe_columns(run: dict) -> dict[str, str]:
-    """What `plan` shows of a resolved run config: the recipe at a glance."""
-    optimizer = run["optimizer"]
-    name = optimizer["name"] + (f" m{optimizer['momentum']:g}" if optimizer.get("momentum") else "")
-    return {
-        "model": run["model"] + (f" x{run['width']:g}" if run["width"] != 1 else ""),
-        "epochs": str(run["epochs"]),
-        "batch": str(run["batch_size"]),
-        "optimizer": name,
-        "lr": f"{optimizer['lr']:g}",
-        "wd": f"{optimizer.get('weight_decay', 0):g}",
-        "scheduler": run["scheduler"]["name"],
-        "precision": run["precision"],
-    }
+# the table: the same recipe at a glance, width folded into the model and momentum into the optimizer
+RECIPE_COLUMNS = ("model", "epochs", "batch", "optimizer", "lr", "wd", "scheduler", "precision")
 
 
 def recipe_tsv(run: dict) -> dict[str, object]:
@@ -84,6 +69,18 @@ def recipe_tsv(run: dict) -> dict[str, object]:
     }
 
 
+def recipe_columns(run: dict) -> dict[str, str]:
+    """recipe_tsv, formatted for the table."""
+    recipe = recipe_tsv(run)
+    return {
+        **{key: str(recipe[key]) for key in ("epochs", "batch", "scheduler", "precision")},
+        "model": recipe["model"] + (f" x{recipe['width']:g}" if recipe["width"] != 1 else ""),
+        "optimizer": recipe["optimizer"] + (f" m{recipe['momentum']:g}" if recipe["momentum"] else ""),
+        "lr": f"{recipe['lr']:g}",
+        "wd": f"{recipe['wd']:g}",
+    }
+
+
 def load_plan(args: argparse.Namespace) -> Plan:
     """The plan of --configfile merged over the default config, as the workflow sees it."""
     from ablate.config import read_config_files, validated
@@ -98,14 +95,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     plan = load_plan(args)
     stages = {run.id: stage(Path(run.dir)) for run in plan.runs.values()}  # done, partial or new
-    if args.format == "tsv":
-        headers = ("study", "variant", "seed", *RECIPE_TSV, "state", "run_dir")
-        rows = [{**m.row(), **recipe_tsv(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
-        print_tsv(headers, [[r[h] for h in headers] for r in rows])
+    tsv = args.format == "tsv"
+    recipe, columns = (recipe_tsv, RECIPE_TSV) if tsv else (recipe_columns, RECIPE_COLUMNS)
+    headers = ("study", "variant", "seed", *columns, "state", "run_dir")
+    rows = [{**m.row(), **recipe(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
+    (print_tsv if tsv else print_table)(headers, [[r[h] for h in headers] for r in rows])
+    if tsv:
         return 0
-    headers = ("study", "variant", "seed", *RECIPE_COLUMNS, "state", "run_dir")
-    rows = [{**m.row(), **recipe_columns(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
-    print_table(headers, [[r[h] for h in headers] for r in rows])
     variants = sum(len(s.variants) for s in plan.studies.values())
     counts = {name: sum(s == name for s in stages.values()) for name in ("done", "partial", "new")}
     print(

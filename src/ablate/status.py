@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ablate.plan import Plan, Run
@@ -119,9 +119,7 @@ def with_eta(statuses: Iterable[RunStatus]) -> list[RunStatus]:
         if status.state != "done":
             per_epoch = rate.get(speed_key(status.run.config))
             eta = None if per_epoch is None else per_epoch * status.remaining_epochs
-            status = RunStatus(
-                status.run, status.state, status.epochs_completed, status.seconds_per_epoch, status.diverged, eta
-            )
+            status = replace(status, eta_seconds=eta)
         out.append(status)
     return out
 
