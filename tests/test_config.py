@@ -215,6 +215,22 @@ def test_exponent_numbers_that_yaml_1_1_reads_as_strings_are_numbers(tmp_path):
     assert make_plan(spelled).run_of("t", "a", 0).id == plan.run_of("t", "a", 0).id
 
 
+def test_nested_config_values_from_the_command_line_take_their_schema_types():
+    """`--config 'execution={jobs_per_gpu: 3}'` (or a profile's `config:` entry): Snakemake parses nested values
+    with YAML's BaseLoader, so every one arrives as a string."""
+    nested = yaml.load(
+        "{jobs_per_gpu: 3, gpus: 2, gpu_memory_mb: null, compile: true, slurm_gpu_shards: 4}",
+        Loader=yaml.loader.BaseLoader,
+    )
+    assert nested["jobs_per_gpu"] == "3"
+    execution = validated({"execution": nested}, check_paths=False)["execution"]
+    assert execution["jobs_per_gpu"] == 3 and execution["gpus"] == 2 and execution["slurm_gpu_shards"] == 4
+    assert execution["gpu_memory_mb"] is None and execution["compile"] is True
+    assert validated({"execution": {"gpus": "all"}}, check_paths=False)["execution"]["gpus"] == "all"
+    with pytest.raises(ConfigError, match="jobs_per_gpu"):
+        validated({"execution": {"jobs_per_gpu": "three"}}, check_paths=False)
+
+
 def test_snakemake_takes_1e_minus_3_as_a_number(workflow_dir):
     (workflow_dir / "lr.yaml").write_text("studies:\n  loss: {optimizer: {lr: 1e-3}}\n")
     result = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/smoke.yaml", "lr.yaml", timeout=120)

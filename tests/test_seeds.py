@@ -56,7 +56,7 @@ def test_report_refs_use_the_studys_first_seed():
     assert plan.run_of("t", "a", plan.studies["t"].seeds[0]).config["seed"] == 5
 
 
-@pytest.mark.parametrize("seeds", [[], [-1], [1, 1], ["0"], 3])
+@pytest.mark.parametrize("seeds", [[], [-1], [1, 1], ["zero"], 3])
 def test_bad_study_seeds_are_rejected(seeds):
     config = synthetic_config()
     config["studies"]["s"]["seeds"] = seeds

@@ -169,3 +169,15 @@ def test_probes_do_not_change_the_trajectory(tmp_path):
     assert searched["step"].tolist() == [3, 6, 9, 12, 15]
     assert (searched["ls_loss_min"] <= searched["ls_loss_max"]).all()
     assert (searched["ls_grad_diff_min"] <= searched["ls_grad_diff_max"]).all()
+
+
+def test_auto_precision_is_tf32_on_cuda_and_never_bf16():
+    """bf16 autocast was slower than TF32 on an H200 at these sizes (README, "Performance"): auto never picks it."""
+    from ablate.train import precision_policy
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert precision_policy("auto", cuda).label == "tf32"
+    assert precision_policy("auto", cpu).label == "fp32"
+    assert precision_policy("fp32", cuda).label == "fp32"  # probe runs: no TF32
+    assert precision_policy("bf16", cuda).label == "bf16-autocast"
+    assert precision_policy("bf16", cpu).label == "bf16-autocast"

@@ -22,6 +22,23 @@ MODELS: dict[str, float] = {
     "vgg_a_bn_dropout": 0.5,
 }
 
+# model name -> (parameters, bytes autograd saves per image, bytes of its largest saved tensor per image),
+# fp32 training on 32x32 images at width 1: what ablate.models.measure_footprint counts (a test checks
+# that they agree). ablate.gpus estimates a train job's GPU memory from them without importing torch.
+FOOTPRINTS: dict[str, tuple[int, int, int]] = {
+    "basic_cnn": (576_778, 378_112, 200_704),
+    "resnet18": (11_173_962, 4_738_560, 262_144),
+    "resnet34": (21_282_122, 8_045_056, 262_144),
+    "resnet50": (23_520_842, 25_726_464, 1_048_576),
+    "resnet101": (42_512_970, 39_304_704, 1_048_576),
+    "resnet152": (58_156_618, 56_004_096, 1_048_576),
+    "vgg_a": (9_750_922, 997_376, 262_144),
+    "vgg_a_light": (285_162, 185_344, 65_536),
+    "vgg_a_dropout": (9_750_922, 1_003_520, 262_144),
+    "vgg_a_bn": (9_756_426, 1_625_600, 262_144),
+    "vgg_a_bn_dropout": (9_756_426, 1_631_744, 262_144),
+}
+
 # the models section 1.9 (architecture table, filters, feature maps) knows how to take apart
 RESNETS = tuple(name for name in MODELS if name.startswith("resnet"))
 

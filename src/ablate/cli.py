@@ -27,6 +27,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ablate.gpus import GpuPool, pinned
     from ablate.train import Runtime, train_run
 
     # One line per epoch (each starting with the run's name). With --log: to that file and to stdout, which
@@ -51,9 +52,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             if v is not None
         }
     )
-    runtime = Runtime(threads=args.threads, **settings)
+    pool_json = settings.pop("gpu_pool", None)
+    on_gpu = pool_json and settings.get("device") not in ("cpu", "mps")  # not with --device cpu, for one
+    pool = GpuPool.from_json(pool_json) if on_gpu else None
+    run_config = json.loads(args.run_config)
     try:
-        train_run(json.loads(args.run_config), args.run_dir, runtime, log)
+        with pinned(pool, run_config, settings.get("eval_batch_size", 1000), log) as slot:
+            train_run(run_config, args.run_dir, Runtime(threads=args.threads, gpu_slot=slot, **settings), log)
     except Exception as error:
         if args.log:  # the traceback goes to stderr (the log); the terminal gets what failed
             log(f"{Path(args.run_dir).name} failed: {type(error).__name__}: {error} (traceback in {args.log})")

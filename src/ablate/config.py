@@ -121,18 +121,32 @@ def check(instance: Any, ref: str | None = None, where: str = "") -> None:
 
 # YAML 1.1 (PyYAML, and so Snakemake's config loader) reads 1e-3 as a string: it wants a dot and a signed
 # exponent (1.0e-3). YAML 1.2 and every user read it as a number.
-_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+_INTEGER = re.compile(r"[-+]?\d+")
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_LITERALS = {"true": ("boolean", True), "false": ("boolean", False), "null": ("null", None), "~": ("null", None)}
+
+
+def _scalar(text: str, types: set[str]) -> Any:
+    """A string as the number, boolean or null it spells, where the schema expects one; else unchanged."""
+    if _INTEGER.fullmatch(text) and types & {"integer", "number"}:
+        return int(text)
+    if _NUMBER.fullmatch(text) and "number" in types:
+        return float(text)
+    kind, value = _LITERALS.get(text.lower(), (None, None))
+    return value if kind in types else text
 
 
 def yaml12_numbers(instance: Any, node: Mapping | None = None) -> Any:
-    """Strings like 1e-3 as floats, wherever the schema does not expect a string (free-form parts, such as a
-    variant's dotted keys, count as not expecting one). The schema then checks them as numbers."""
+    """Strings like 1e-3 (YAML 1.1 reads them as strings) as floats, and the strings of nested `--config`
+    values (Snakemake parses those with YAML's BaseLoader: "3", "true", "null") as what they spell, wherever
+    the schema expects no string. Free-form parts, such as a variant's dotted keys, take any number."""
     node = schema() if node is None else node
     subs = _subschemas(node)
     if isinstance(instance, str):
-        if "string" not in _types(subs) and _EXPONENT_NUMBER.fullmatch(instance.strip()):
-            return float(instance)
-        return instance
+        types = _types(subs)
+        if "string" in types:
+            return instance
+        return _scalar(instance.strip(), types or {"integer", "number"})
     if isinstance(instance, dict):
         props = {k: v for sub in subs for k, v in sub.get("properties", {}).items()}
         extra = next(

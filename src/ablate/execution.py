@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+from ablate.gpus import SIMULATED_GPUS
 
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 
@@ -14,8 +17,8 @@ def cuda_present() -> bool:
 
 
 def uses_cuda(device: str) -> bool:
-    """Whether train jobs with execution.device `device` will hold a GPU (for `resources: gpu=1`)."""
-    return device == "cuda" or (device == "auto" and cuda_present())
+    """Whether train jobs with execution.device `device` will hold a GPU (and GPU slots, see ablate.gpus)."""
+    return device == "cuda" or (device == "auto" and (cuda_present() or bool(os.environ.get(SIMULATED_GPUS))))
 
 
 def cpu_name() -> str:

@@ -28,6 +28,7 @@ import yaml
 from interrupt import RESULT_COLUMNS, RESUME, history, kill_group, resume_run_dir, start, wait_for_file
 
 from ablate.config import read_config_files, validated
+from ablate.gpus import train_memory_mb
 from ablate.plan import make_plan
 
 from conftest import REPO, copy_workflow, tool_env
@@ -277,3 +278,21 @@ def test_cuda_train_jobs_ask_for_one_gpu_and_their_threads(cluster, tmp_path):
     (options,) = sbatch_calls(output, "train")
     assert "--gpus=1" in options and "--cpus-per-task=2" in options, options
     assert not any(option.startswith("--ntasks") for option in options), options
+
+
+def test_packed_train_jobs_ask_for_the_gpu_shards_their_memory_needs(cluster, tmp_path):
+    # slurm_gpu_shards set on the command line as a profile's `config:` entry sets it (nested values arrive
+    # as strings). The test node has no GPU shards, so sbatch refuses the job; checked is what it asked for.
+    workdir = copy_workflow(tmp_path / "workflow")
+    (workdir / "cuda.yaml").write_text(yaml.safe_dump({"execution": {"device": "cuda"}}))
+    files = [REPO / "config/config.yaml", REPO / "config/smoke.yaml", REPO / "tests/slurm/resume.yaml"]
+    run_config = make_plan(validated(read_config_files(files), check_paths=False)).run_of("resume", "a", 0).config
+    memory = train_memory_mb(run_config, 256)  # smoke.yaml's eval batch
+    # four shards of a little over half the run's memory each: it needs two
+    packing = f"execution={{slurm_gpu_shards: 4, gpu_memory_mb: {2 * memory + 100}}}"
+    args = [f"{resume_run_dir()}/metrics.json", *slurm_args(cluster), "--retries", "0", "--verbose", *RESUME]
+    code, output = run(workdir, [*args, "cuda.yaml", "--config", packing], cluster, tmp_path / "out.txt", 120)
+    assert code != 0 and "Invalid generic resource (gres) specification" in output, output[-6000:]
+    (options,) = sbatch_calls(output, "train")
+    assert "--gres=shard:2" in options, options
+    assert not any(option.startswith("--gpus") for option in options), options

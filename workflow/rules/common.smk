@@ -1,9 +1,11 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it.
+from functools import partial
 from pathlib import Path
 
 from ablate.config import ordered_like, read_config_files, validated
 from ablate.execution import uses_cuda
+from ablate.gpus import NoGpu, detect_pool, shard_pool, train_memory_mb
 from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan, plan_hash
 from ablate.scope import departures_from_study
 
@@ -26,13 +28,49 @@ wildcard_constraints:
     probe=r"[a-z_]+",
 
 
-TRAIN_GPUS = 1 if uses_cuda(config["execution"]["device"]) else 0
+# GPUs. On a cluster (SLURM) every train job asks the scheduler for one GPU (`gpu=1`, sbatch --gpus=1), or
+# for the GPU shards its memory needs (execution.slurm_gpu_shards). Locally the GPUs are a pool of slots,
+# jobs_per_gpu per GPU: Snakemake runs train jobs while their slots fit in the global resource `gpu_slots`,
+# and each job locks its slots of one GPU when it starts (ablate.gpus). Jobs on cluster nodes (remote
+# execution) take the GPU their scheduler gave them.
+_execution = config["execution"]
+ON_CLUSTER = workflow.global_resources["_nodes"].value is not None or workflow.remote_exec
+ON_GPU = uses_cuda(_execution["device"])
+GPU_POOL = None
+if ON_GPU and not ON_CLUSTER:
+    try:
+        GPU_POOL = detect_pool(_execution["jobs_per_gpu"], _execution["gpus"], _execution["gpu_memory_mb"])
+    except NoGpu:
+        if _execution["device"] == "cuda":
+            raise
+        ON_GPU = False  # device auto with a driver but no GPU visible (CUDA_VISIBLE_DEVICES=""): the CPU
+if GPU_POOL is not None and "gpu_slots" not in workflow.global_resources:  # --resources gpu_slots=N wins
+    workflow.register_resource("gpu_slots", GPU_POOL.slots)
+SHARDED_GPU = (
+    shard_pool(_execution["slurm_gpu_shards"], _execution["gpu_memory_mb"])
+    if ON_GPU and ON_CLUSTER and _execution["slurm_gpu_shards"]
+    else None
+)
+TRAIN_GPUS = 1 if ON_GPU and SHARDED_GPU is None else 0
+
+
+def train_slots(pool, wildcards):
+    """Slots of one GPU (shards on SLURM) that a train job holds: more than one where its memory needs them."""
+    run = PLAN.runs[wildcards.run].config
+    return pool.slots_for(train_memory_mb(run, _execution["eval_batch_size"])) if pool is not None else 0
+
+
+def train_gres(wildcards):
+    return f"shard:{train_slots(SHARDED_GPU, wildcards)}" if SHARDED_GPU is not None else ""
+
+
 # where and how runs execute: read by train jobs, never part of their identity
 RUNTIME = {
-    "device": config["execution"]["device"],
-    "compile": config["execution"]["compile"],
-    "eval_batch_size": config["execution"]["eval_batch_size"],
+    "device": _execution["device"],
+    "compile": _execution["compile"],
+    "eval_batch_size": _execution["eval_batch_size"],
     "data_root": config["dataset"]["root"],
+    "gpu_pool": GPU_POOL.to_json() if GPU_POOL is not None else None,
 }
 
 

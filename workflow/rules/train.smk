@@ -28,6 +28,8 @@ rule train:
     threads: config["execution"]["train_threads"]
     resources:
         gpu=TRAIN_GPUS,
+        gpu_slots=partial(train_slots, GPU_POOL),
+        gres=train_gres,
     conda:
         "../envs/ablate.yaml"
     shell:

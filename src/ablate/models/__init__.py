@@ -8,6 +8,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from ablate import catalog
 from ablate.models.basic_cnn import BasicCNN
 from ablate.models.resnet import DEPTHS, resnet
 from ablate.models.vgg import VARIANTS, vgg
@@ -55,3 +56,21 @@ def parameter_count(model: nn.Module) -> int:
 def last_linear(model: nn.Module) -> nn.Linear:
     """The output layer, whose weight gradient the grad_change and beta probes follow."""
     return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
+def measure_footprint(name: str, width: float = 1.0, batch: int = 2) -> tuple[int, int, int]:
+    """(parameters, bytes autograd saves per image for backward, bytes of the largest saved tensor per
+    image) of one fp32 training forward pass on 32x32 images: what ablate.catalog.FOOTPRINTS records."""
+    model = build_model(name, width=width, dropout=catalog.MODELS[name]).train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:  # count each storage once (views share it)
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(torch.randn(batch, 3, 32, 32))
+    return parameter_count(model), sum(saved.values()) // batch, max(saved.values()) // batch
