@@ -13,6 +13,16 @@ min_version("9.0")
 ABLATE_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, ABLATE_SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [ABLATE_SRC, os.environ.get("PYTHONPATH")])))
+# Each rule's job runs its entry script, `python "$ABLATE_SCRIPTS/<rule>.py"`, from `shell:` and not `script:`:
+# Snakemake reruns every job of a `script:` rule whose script is newer than its outputs (a `git pull` does
+# that), which would retrain the whole study. An environment variable, not a path in the command: the command
+# stays the same wherever the checkout lies (a changed command reruns jobs too).
+os.environ["ABLATE_SCRIPTS"] = os.path.join(workflow.basedir, "workflow", "scripts")
+
+
+envvars:
+    "ABLATE_SCRIPTS",
+
 
 
 configfile: "config/config.yaml"
@@ -23,9 +33,11 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/plan.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/interpret.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -1,12 +1,12 @@
 """Training on one CUDA GPU: throughput per model, jobs sharing the GPU, and the full study's projected wall time.
 
-1. images/s of every (model, batch) pair of config/config.yaml's plan, probe runs apart: ablate.train.Trainer's
+1. images/s of every (model, batch) pair of config/config.yaml's plan, probe runs apart: our Trainer's
    epoch loop (images on the device, the run's precision) against the original's loop (bench/throughput.py's
    seed_loop: DataLoader over PIL images, fp32, every batch copied to the GPU), on synthetic images;
 2. the aggregate images/s of 1, 2, 4 and 8 train processes (ResNet-18, batch 128) started together on one GPU;
 3. the basic CNN at batch 4: ms per step and the implied seconds per 50,000-image epoch;
 4. the full study's projected wall time: one run at a time, and packed as the workflow packs train jobs
-   (ablate.gpus slots), each job slowed by the sharing measured in 2.
+   (ablate.training.gpus slots), each job slowed by the sharing measured in 2.
 Ends with the same tables as markdown, for bench/RESULTS.md.
 
     python bench/gpu.py                            # on a CUDA machine: a few minutes
@@ -38,13 +38,13 @@ from throughput import PILImages, ours, run_config, seed_loop  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
-from ablate import components  # noqa: E402
-from ablate.config import read_config_files, validated  # noqa: E402
-from ablate.execution import cpu_name  # noqa: E402
-from ablate.gpus import GpuPool, GpuPoolError, detect_pool, train_memory_mb  # noqa: E402
-from ablate.models import build_model  # noqa: E402
-from ablate.plan import make_plan  # noqa: E402
-from ablate.train import Runtime, Trainer  # noqa: E402
+from ablate.plan.config import read_config_files, validated  # noqa: E402
+from ablate.plan.runs import make_plan  # noqa: E402
+from ablate.training import components  # noqa: E402
+from ablate.training.device import cpu_name  # noqa: E402
+from ablate.training.gpus import GpuPool, GpuPoolError, detect_pool, train_memory_mb  # noqa: E402
+from ablate.training.models import build_model  # noqa: E402
+from ablate.training.trainer import Runtime, Trainer  # noqa: E402
 
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000  # CIFAR-10
 SHARED = ("resnet18", 128, False)  # the (model, batch, probes) of the concurrency measurement
@@ -248,7 +248,7 @@ def throughput_section(measured: dict, sizes: Sizes) -> tuple:
         rows.append([*row, ratio, m["bf16"] or "-", m["eval"], m["epoch_seconds"]])
     notes = [
         f"measured: width x{sizes.width} models on synthetic images in device memory, median of {sizes.repeats} "
-        "timed epoch(s) after a warm-up epoch; ours = ablate.train.Trainer.train_epoch in the run's precision",
+        "timed epoch(s) after a warm-up epoch; ours = the Trainer's train_epoch in the run's precision",
         f"original = DataLoader over PIL images, worker processes: {sizes.workers}, started every epoch; every batch "
         "copied to the device; fp32 with PyTorch's default settings; probe runs: not timed (the original had none)",
         "ours bf16 = the same loop with bf16 autocast (precision: bf16); precision: auto picks bf16 nowhere, as long "
@@ -296,7 +296,7 @@ def projection_section(plan, measured: dict, speed: Callable[[int], float], args
     subset = "" if len(runs) == len(plan.runs) else ", only those of the measured pairs (--quick)"
     notes = [
         "derived: epochs x s/epoch of every run (section 1), packed event by event as the workflow packs train "
-        f"jobs (ablate.gpus slots, GPUs of {memory_mb:,} MB); k jobs on one GPU each run at section 2's speed, "
+        f"jobs (GPU slots, GPUs of {memory_mb:,} MB); k jobs on one GPU each run at section 2's speed, "
         "interpolated between measured k and held at the largest measured aggregate beyond it",
         "not counted: job start-up, loading CIFAR-10, checkpoint writes",
     ]

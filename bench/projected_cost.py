@@ -20,8 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from ablate.config import read_config_files, validated  # noqa: E402
-from ablate.plan import make_plan  # noqa: E402
+from ablate.plan.config import read_config_files, validated  # noqa: E402
+from ablate.plan.runs import make_plan  # noqa: E402
 
 # (model, batch) -> seconds per epoch; DESIGN.md §Cost
 MEASURED = {

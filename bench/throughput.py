@@ -2,9 +2,9 @@
 
 The seed-style loop is what the original report's code did: torchvision's DataLoader over PIL images,
 RandomCrop(32, padding=4) + RandomHorizontalFlip + ToTensor + Normalize in worker processes, and
-zero_grad / forward / backward / step / loss.item() per batch. Ours is ablate.train.Trainer's epoch
-loop (uint8 tensors on the device, augmentation and normalisation per chunk, channels_last, the
-precision policy). Same model, batch size, device, threads and images; the two alternate in one
+zero_grad / forward / backward / step / loss.item() per batch. Ours is the Trainer's epoch loop
+(ablate.training.loop: uint8 tensors on the device, augmentation and normalisation per chunk, channels_last,
+the precision policy). Same model, batch size, device, threads and images; the two alternate in one
 process and every figure is the median over the repetitions. Prints numbers; asserts nothing.
 
     python bench/throughput.py                      # the cases the README quotes
@@ -17,17 +17,18 @@ import argparse
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
 
-from ablate import components
-from ablate.config import validated
-from ablate.models import build_model
-from ablate.plan import make_plan
-from ablate.train import Runtime, Trainer
+from ablate.plan.config import validated
+from ablate.plan.runs import make_plan
+from ablate.training import components
+from ablate.training.models import build_model
+from ablate.training.trainer import Runtime, Trainer
 
 
 class PILImages(torch.utils.data.Dataset):
@@ -59,6 +60,7 @@ def run_config(model: str, batch_size: int, steps: int, precision: str) -> dict:
 
 
 def ours(trainer: Trainer, epoch: int) -> float:
+    """images/s of one training epoch of the Trainer's loop (ablate.training.loop)."""
     return trainer.train_epoch(epoch)[2]
 
 
@@ -77,16 +79,31 @@ def seed_loop(model, loader: DataLoader, optimizer, loss_fn, count: int) -> floa
 
 def measure(model_name: str, batch_size: int, steps: int, repeats: int, workers: int, threads: int) -> None:
     torch.set_num_threads(threads)
-    count = batch_size * steps
-    trainers = {}
+    # the trainers' run directories: kept while they train (train_epoch writes nothing, a run() would)
     with tempfile.TemporaryDirectory() as scratch:
-        for precision in ("fp32", "bf16"):
-            trainers[precision] = Trainer(
+        trainers = {
+            precision: Trainer(
                 run_config(model_name, batch_size, steps, precision),
-                scratch,
+                Path(scratch) / precision,
                 Runtime(device="cpu", threads=threads),
                 log=lambda _: None,
             )
+            for precision in ("fp32", "bf16")
+        }
+        seed, fp32, bf16 = alternate(trainers, model_name, batch_size, steps, repeats, workers)
+    print(
+        f"{model_name:<10} batch {batch_size:>3}  {steps:>4} steps x {repeats}  "
+        f"seed-style {seed:8.1f} img/s | ours fp32 {fp32:8.1f} img/s  ratio {fp32 / seed:4.2f}x | "
+        f"ours bf16-autocast {bf16:8.1f} img/s  ratio {bf16 / seed:4.2f}x",
+        flush=True,
+    )
+
+
+def alternate(
+    trainers: dict[str, Trainer], model_name: str, batch_size: int, steps: int, repeats: int, workers: int
+) -> tuple[float, float, float]:
+    """Median images/s of the seed-style loop, ours in fp32 and ours with bf16 autocast, timed in turns."""
+    count = batch_size * steps
     dataset = trainers["fp32"].dataset.train
     transform = transforms.Compose(
         [
@@ -114,12 +131,7 @@ def measure(model_name: str, batch_size: int, steps: int, repeats: int, workers:
         rates["fp32"].append(ours(trainers["fp32"], 2))
         rates["bf16"].append(ours(trainers["bf16"], 2))
     seed, fp32, bf16 = (statistics.median(rates[k]) for k in ("seed", "fp32", "bf16"))
-    print(
-        f"{model_name:<10} batch {batch_size:>3}  {steps:>4} steps x {repeats}  "
-        f"seed-style {seed:8.1f} img/s | ours fp32 {fp32:8.1f} img/s  ratio {fp32 / seed:4.2f}x | "
-        f"ours bf16-autocast {bf16:8.1f} img/s  ratio {bf16 / seed:4.2f}x",
-        flush=True,
-    )
+    return seed, fp32, bf16
 
 
 CASES = [("basic_cnn", 128, 60), ("resnet18", 128, 6), ("basic_cnn", 4, 600)]

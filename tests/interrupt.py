@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.config import read_config_files, validated
-from ablate.plan import make_plan
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.runs import make_plan
 
 from conftest import REPO
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ablate.architecture import RESNETS, architecture_table, model_rows, write_architecture_table
-from ablate.models import build_model, parameter_count
+from ablate.analysis.architecture import RESNETS, architecture_table, model_rows, write_architecture_table
+from ablate.training.models import build_model, parameter_count
 
 STAGE_ORDER = ["conv1", "conv2_x", "conv3_x", "conv4_x", "conv5_x", "head", "total"]
 

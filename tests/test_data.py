@@ -12,7 +12,7 @@ import pytest
 import torch
 from torchvision.datasets import CIFAR10
 
-from ablate import data
+from ablate.data import batches, datasets
 from ablate.errors import DataUnavailable
 
 from conftest import snakemake
@@ -37,7 +37,7 @@ def cifar_archive(tmp_path, monkeypatch):
             "filenames": [f"{name}_{i}.png" for i in range(20)],
         }
         files[name] = pickle.dumps(batch, protocol=2)
-    files["batches.meta"] = pickle.dumps({"label_names": list(data.CIFAR10_CLASSES), "num_vis": 3072}, protocol=2)
+    files["batches.meta"] = pickle.dumps({"label_names": list(datasets.CIFAR10_CLASSES), "num_vis": 3072}, protocol=2)
     checksums = {name: _md5(payload) for name, payload in files.items()}
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -52,32 +52,32 @@ def cifar_archive(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "tgz_md5", _md5(archive))
     root = tmp_path / "data"
     root.mkdir()
-    (root / data.CIFAR10_ARCHIVE).write_bytes(archive)
+    (root / datasets.CIFAR10_ARCHIVE).write_bytes(archive)
     return root, files
 
 
 def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_path):
     root, files = cifar_archive
-    dataset = data.cifar10(root, download=True)  # the archive is there: no network needed
+    dataset = datasets.cifar10(root, download=True)  # the archive is there: no network needed
     assert (root / "cifar-10-batches-py" / "test_batch").exists()
     assert dataset.train.images.shape == (100, 3, 32, 32) and dataset.test.images.shape == (20, 3, 32, 32)
-    assert dataset.train.images.dtype == torch.uint8 and dataset.classes == data.CIFAR10_CLASSES
+    assert dataset.train.images.dtype == torch.uint8 and dataset.classes == datasets.CIFAR10_CLASSES
     raw = pickle.loads(files["test_batch"])["data"][3]  # row-major: 1024 red, 1024 green, 1024 blue
     assert torch.equal(dataset.test.images[3], torch.from_numpy(raw.reshape(3, 32, 32)))
     assert dataset.test.labels[:12].tolist() == [i % 10 for i in range(12)]
-    manifest = data.prepare(
+    manifest = datasets.prepare(
         {"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False, tmp_path / "manifest.json"
     )
     assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
 
 
 def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
-    from ablate.train import Runtime, train_run
+    from ablate.training.trainer import Runtime, train_run
 
     root, _ = cifar_archive
-    data.cifar10(root, download=True)
-    from ablate.config import validated
-    from ablate.plan import make_plan
+    datasets.cifar10(root, download=True)
+    from ablate.plan.config import validated
+    from ablate.plan.runs import make_plan
 
     from conftest import synthetic_config
 
@@ -94,9 +94,9 @@ def test_failed_download_says_where_to_put_the_archive(tmp_path, monkeypatch):
 
     monkeypatch.setattr("torchvision.datasets.cifar.download_and_extract_archive", offline)
     with pytest.raises(DataUnavailable) as raised:
-        data.cifar10(tmp_path / "nothing", download=True)
+        datasets.cifar10(tmp_path / "nothing", download=True)
     message = str(raised.value)
-    assert data.CIFAR10_ARCHIVE in message and str(tmp_path / "nothing") in message
+    assert datasets.CIFAR10_ARCHIVE in message and str(tmp_path / "nothing") in message
 
 
 def test_random_crop_flip_matches_torchvision_semantics():
@@ -105,7 +105,7 @@ def test_random_crop_flip_matches_torchvision_semantics():
     generator = torch.Generator().manual_seed(0)
     seen_offsets, flips = set(), 0
     for _ in range(40):
-        out = data.random_crop_flip(images, generator)
+        out = batches.random_crop_flip(images, generator)
         padded = torch.nn.functional.pad(images, (4, 4, 4, 4))
         for i in range(5):
             matches = [
@@ -130,7 +130,7 @@ def test_random_crop_flip_matches_torchvision_semantics():
 
 def test_normalizer():
     images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
-    normalize = data.Normalizer([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], "cpu")
+    normalize = batches.Normalizer([0.4, 0.5, 0.6], [0.2, 0.25, 0.3], "cpu")
     expected = (images.float() / 255 - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor(
         [0.2, 0.25, 0.3]
     ).view(1, 3, 1, 1)
@@ -138,14 +138,14 @@ def test_normalizer():
 
 
 def test_an_epoch_visits_every_sample_once_in_seeded_order():
-    split = data.Split(torch.zeros(100, 3, 32, 32, dtype=torch.uint8), torch.arange(100))
-    normalize = data.Normalizer([0.5] * 3, [0.5] * 3, "cpu")
+    split = datasets.Split(torch.zeros(100, 3, 32, 32, dtype=torch.uint8), torch.arange(100))
+    normalize = batches.Normalizer([0.5] * 3, [0.5] * 3, "cpu")
 
     def epoch(seed: int) -> list[torch.Tensor]:
-        batches = data.train_batches(
+        epoch_batches = batches.train_batches(
             split, 16, torch.Generator().manual_seed(seed), normalize, augment=True, chunk_samples=40
         )
-        return [labels for _, labels in batches]
+        return [labels for _, labels in epoch_batches]
 
     labels = epoch(1)
     assert [len(b) for b in labels] == [16] * 6 + [4]
@@ -155,7 +155,7 @@ def test_an_epoch_visits_every_sample_once_in_seeded_order():
 
 
 def test_synthetic_data_is_seeded():
-    a, b, c = data.synthetic(64, 32, seed=0), data.synthetic(64, 32, seed=0), data.synthetic(64, 32, seed=1)
+    a, b, c = datasets.synthetic(64, 32, seed=0), datasets.synthetic(64, 32, seed=0), datasets.synthetic(64, 32, seed=1)
     assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.labels, b.test.labels)
     assert not torch.equal(a.train.images, c.train.images)
     assert a.train.images.dtype == torch.uint8 and a.train.images.shape == (64, 3, 32, 32)
@@ -176,13 +176,13 @@ def test_image_folder_is_decoded_to_rgb_32x32(tmp_path):
     Image.fromarray(rng.integers(0, 256, size=(48, 40), dtype=np.uint8)).convert("L").save(
         tmp_path / "train" / "dog" / "gray.jpg"
     )
-    dataset = data.image_folder(tmp_path)
+    dataset = datasets.image_folder(tmp_path)
     assert dataset.classes == ("cat", "dog")
     assert dataset.train.images.shape == (7, 3, 32, 32) and dataset.test.images.shape == (4, 3, 32, 32)
     assert dataset.train.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]
     first = np.array(Image.open(tmp_path / "train" / "cat" / "0.png"))
     assert torch.equal(dataset.train.images[0], torch.from_numpy(first).permute(2, 0, 1))
-    manifest = data.prepare(
+    manifest = datasets.prepare(
         {"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path, False, tmp_path / "m.json"
     )
     assert manifest["available"] == {"train": 7, "test": 4}
@@ -192,7 +192,7 @@ def test_a_subset_of_a_class_sorted_folder_holds_every_class_equally(tmp_path):
     """image_folder lists files class by class: a subset must be a stratified sample, not the first N."""
     from PIL import Image
 
-    from ablate.plan import dataset_identity
+    from ablate.plan.runs import dataset_identity
 
     rng = np.random.default_rng(2)
     classes = [f"c{k}" for k in range(5)]
@@ -205,23 +205,23 @@ def test_a_subset_of_a_class_sorted_folder_holds_every_class_equally(tmp_path):
     settings = {"name": "image_folder", "root": str(tmp_path), "id": "folder", "seed": 0}
     identity = dataset_identity({**settings, "train_samples": 20, "test_samples": 10, "subset_seed": 0})
     assert identity["subset_seed"] == 0  # which images a subset holds is part of every run's identity
-    dataset = data.load_dataset(identity, tmp_path)
+    dataset = datasets.load_dataset(identity, tmp_path)
     assert torch.bincount(dataset.train.labels).tolist() == [4] * 5
     assert torch.bincount(dataset.test.labels).tolist() == [2] * 5
     # the same draw every time, another one with another subset_seed
-    again = data.load_dataset(identity, tmp_path)
+    again = datasets.load_dataset(identity, tmp_path)
     assert torch.equal(again.train.images, dataset.train.images)
-    other = data.load_dataset({**identity, "subset_seed": 1}, tmp_path)
+    other = datasets.load_dataset({**identity, "subset_seed": 1}, tmp_path)
     assert not torch.equal(other.train.images, dataset.train.images)
     # not a multiple of the class count: shares differ by at most one image
-    odd = data.load_dataset({**identity, "train_samples": 23}, tmp_path)
+    odd = datasets.load_dataset({**identity, "train_samples": 23}, tmp_path)
     assert sorted(torch.bincount(odd.train.labels).tolist()) == [4, 4, 5, 5, 5]
     full = dataset_identity({**settings, "train_samples": None, "test_samples": None, "subset_seed": 0})
     assert "subset_seed" not in full  # all the data: no draw, no identity change
 
 
 def test_synthetic_classes_are_balanced():
-    generated = data.synthetic(100, 50, seed=3)
+    generated = datasets.synthetic(100, 50, seed=3)
     assert torch.bincount(generated.train.labels).tolist() == [10] * 10
     assert torch.bincount(generated.test.labels).tolist() == [5] * 10
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ablate.analysis import write_study_runs
-from ablate.envelopes import probe_envelopes
-from ablate.figures import envelope_figure
+from ablate.analysis.envelopes import probe_envelopes
+from ablate.analysis.figures import envelope_figure
+from ablate.plan.layout import write_members
 
 
 def fake_run(root: Path, name: str, model: str, losses: list[float], betas: list[float]) -> dict:
@@ -38,7 +38,7 @@ def runs_csv(tmp_path) -> Path:
         fake_run(tmp_path, "a2", "vgg_a", [6, 5, 4, 3], [3, 3, 3, 3]),
         fake_run(tmp_path, "b1", "vgg_a_bn", [2, 2, 2, 2], [0.5, 0.5, 0.5, 0.5]),
     ]
-    write_study_runs(rows, tmp_path / "runs.csv")
+    write_members(rows, tmp_path / "runs.csv")
     return tmp_path / "runs.csv"
 
 

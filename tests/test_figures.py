@@ -13,10 +13,9 @@ import pytest
 from matplotlib.legend import Legend
 from PIL import Image
 
-from ablate.analysis import write_study_runs
-from ablate.config import read_config_files, validated
-from ablate.envelopes import COLUMNS
-from ablate.figures import (
+from ablate import registry
+from ablate.analysis.envelopes import COLUMNS
+from ablate.analysis.figures import (
     MIN_TEXT_PX,
     REPORT_COLUMN_PX,
     curves_figure,
@@ -25,11 +24,13 @@ from ablate.figures import (
     save,
     smallest_text_px,
 )
-from ablate.plan import make_plan
-from ablate.report import PROBE_FIGURES, probe_caption
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.layout import write_members
+from ablate.plan.runs import make_plan
+from ablate.report.text import probe_caption
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / "src/ablate/templates/report.html.j2"
+TEMPLATE = REPO / "src/ablate/report/templates/report.html.j2"
 
 
 def fake_run(root: Path, variant: str, seed: int, epochs: int, shift: float) -> dict:
@@ -75,14 +76,14 @@ def curves_runs(root: Path, epochs: int) -> Path:
     """Three variants of two seeds each; bs128 and bs256 give identical curves."""
     rows = [fake_run(root, "bs4", seed, epochs, 0.5) for seed in (0, 1)]
     rows += [fake_run(root, variant, seed, epochs, 0.0) for variant in ("bs128", "bs256") for seed in (0, 1)]
-    write_study_runs(rows, root / "runs.csv")
+    write_members(rows, root / "runs.csv")
     return root / "runs.csv"
 
 
 def probe_table(probe: str, groups: dict[str, list[str]], steps: int = 600) -> pd.DataFrame:
-    """An envelope table (ablate.envelopes.COLUMNS) for `groups` (group -> bands): per-group bands for
+    """An envelope table (ablate.analysis.envelopes.COLUMNS) for `groups` (group -> bands): per-group bands for
     step_loss, per-run bands in every line-search series."""
-    series = ["loss range", "gradient predictiveness", "effective beta"] if probe == "line_search" else [probe]
+    series = list(registry.PROBES[probe].series)
     step = np.arange(1, steps + 1) * 10
     frames = []
     for name in series:
@@ -195,7 +196,8 @@ def test_figure_numbers_match_the_original_and_extras_are_numbered_apart():
     extras = [n for n in shown if n.startswith("Extra ")]
     assert extras == [f"Extra {i}" for i in range(1, len(extras) + 1)]  # in order, none twice
     assert len(shown) == len(set(shown))
-    assert set(PROBE_FIGURES) <= {study.figure for study in plan.studies.values()}
+    numbered = {figure for probe in registry.PROBES.values() for figure in probe.figures}
+    assert numbered <= {study.figure for study in plan.studies.values()}
     # the original's Figures 8-10 are shown by the template (1.9); nothing else may reuse them
     assert not {"Figure 8", "Figure 9", "Figure 10"} & set(shown)
 
@@ -207,4 +209,4 @@ def test_probe_captions():
     assert probe_caption("line_search", "Extra 3").startswith("Extra 4. After Santurkar")
     santurkar = probe_caption("step_loss", "Extra 5")
     assert santurkar.startswith("Extra 6. Loss landscape.") and "Figure 1" not in santurkar
-    assert not NUMBER.match(probe_caption("beta", "Extra 99"))  # a study not in PROBE_FIGURES: no number
+    assert not NUMBER.match(probe_caption("beta", "Extra 99"))  # a study not in the probe's figures: no number

@@ -1,4 +1,4 @@
-"""GPUs as slots (ablate.gpus): detection, the memory estimate, claims between processes, and the workflow
+"""GPUs as slots (ablate.training.gpus): detection, the memory estimate, claims between processes, and the workflow
 running train jobs on simulated GPUs (ABLATE_SIMULATED_GPUS: the jobs claim slots as on a GPU machine and
 train on the CPU)."""
 
@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate import catalog
-from ablate.gpus import GpuPool, GpuPoolError, claim, detect_pool, train_memory_mb
+from ablate import registry
+from ablate.training.gpus import GpuPool, GpuPoolError, claim, detect_pool, train_memory_mb
 
 from conftest import REPO, snakemake
 
 
 def test_footprints_are_what_autograd_saves():
-    from ablate.models import measure_footprint
+    from ablate.training.models import measure_footprint
 
-    for name in catalog.MODELS:
-        assert catalog.FOOTPRINTS[name] == measure_footprint(name), name
+    for name, model in registry.MODELS.items():
+        assert model.footprint == measure_footprint(name), name
     params, saved, _ = measure_footprint("resnet18", width=0.5)
-    full_params, full_saved, _ = catalog.FOOTPRINTS["resnet18"]
+    full_params, full_saved, _ = registry.MODELS["resnet18"].footprint
     # what train_memory_mb assumes for other widths: parameters ~ width^2, activations ~ width
     assert params == pytest.approx(full_params * 0.25, rel=0.05)
     assert saved == pytest.approx(full_saved * 0.5, rel=0.05)
@@ -87,7 +87,7 @@ def test_detection_reads_nvidia_smi_and_honours_cuda_visible_devices(tmp_path, m
 CLAIMANT = textwrap.dedent(
     """
     import sys, time
-    from ablate.gpus import GpuPool, claim
+    from ablate.training.gpus import GpuPool, claim
     pool = GpuPool((0, 1), 8000, 2)
     with claim(pool, int(sys.argv[2]), sys.argv[1], log=lambda line: None, poll=0.05) as taken:
         start = time.time()

@@ -9,17 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-from ablate.config import validated
-from ablate.data import load_dataset
-from ablate.interpret import (
+from ablate.analysis.interpret import (
     block_feature_maps,
     feature_maps,
     first_layer_filters,
     load_run,
     sample_image,
 )
-from ablate.plan import make_plan
-from ablate.train import Runtime, train_run
+from ablate.data.datasets import load_dataset
+from ablate.plan.config import validated
+from ablate.plan.runs import make_plan
+from ablate.training.trainer import Runtime, train_run
 
 from conftest import synthetic_config
 

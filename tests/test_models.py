@@ -1,4 +1,5 @@
-"""Models and components: exact parameter counts, every registry agreeing with the catalog and the schema."""
+"""Models and components: exact parameter counts, activations, dropout, initialisation, losses, optimizers.
+(That every registry entry is complete and the schema agrees with it: tests/test_registry.py.)"""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from ablate import catalog, components, probes
-from ablate.config import schema, validated
-from ablate.models import MODELS, build_model, last_linear, parameter_count
+from ablate import registry
+from ablate.plan.config import validated
+from ablate.training import components
+from ablate.training.models import build_model, last_linear, parameter_count
 
 PUBLISHED_COUNTS = {
     "basic_cnn": 576_778,
@@ -28,24 +30,7 @@ def test_parameter_counts(name):
     assert parameter_count(build_model(name)) == PUBLISHED_COUNTS[name]
 
 
-def _enum(run_key: str, sub: str | None = None) -> list[str]:
-    defs = schema()["$defs"]
-    node = defs["run"]["properties"][run_key]
-    if sub:
-        node = defs[node["$ref"].rsplit("/", 1)[-1]]["properties"][sub]
-    return node.get("enum") or node["items"]["enum"]
-
-
-def test_registries_catalog_and_schema_agree():
-    assert list(MODELS) == list(catalog.MODELS) == _enum("model")
-    assert list(components.LOSSES) == list(catalog.LOSSES) == _enum("loss")
-    assert list(components.ACTIVATIONS) == list(catalog.ACTIVATIONS) == _enum("activation")
-    assert list(components.OPTIMIZERS) == list(catalog.OPTIMIZERS) == _enum("optimizer", "name")
-    assert list(components.SCHEDULERS) == list(catalog.SCHEDULERS) == _enum("scheduler", "name")
-    assert list(probes.PROBES) == list(catalog.PROBES) == _enum("probes")
-
-
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(registry.MODELS))
 def test_every_model_maps_cifar_images_to_ten_logits(name):
     model = build_model(name, width=0.25).eval()
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
@@ -70,7 +55,7 @@ def test_vgg_dropout_sits_before_the_hidden_linear_layers_only(name):
     """VGG&BN/VGG.py L169-177 and L321-329: Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear."""
     kinds = [type(m) for m in build_model(name).classifier if not isinstance(m, nn.Flatten)]
     assert kinds == [nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Linear]
-    assert catalog.MODELS[name] == 0.5  # the probability a run of it gets when its config says `dropout: null`
+    assert registry.MODELS[name].dropout == 0.5  # the probability a run of it gets when its config says `dropout: null`
 
 
 def test_glorot_init_is_xavier_uniform_with_zero_biases():
@@ -88,7 +73,7 @@ def test_glorot_init_is_xavier_uniform_with_zero_biases():
     assert float(next(m for m in default.modules() if isinstance(m, nn.Linear)).bias.abs().max()) > 0
 
 
-@pytest.mark.parametrize("loss", catalog.LOSSES)
+@pytest.mark.parametrize("loss", registry.LOSSES)
 def test_losses_take_logits_and_class_indices(loss):
     logits = torch.randn(8, 10, requires_grad=True)
     value = components.loss_function(loss)(logits, torch.arange(8) % 10)
@@ -96,12 +81,12 @@ def test_losses_take_logits_and_class_indices(loss):
     assert value.ndim == 0 and torch.isfinite(value) and logits.grad is not None
 
 
-@pytest.mark.parametrize("name", catalog.OPTIMIZERS)
+@pytest.mark.parametrize("name", registry.OPTIMIZERS)
 def test_optimizers_take_only_their_keys(name):
     defaults = validated({}, check_paths=False)["defaults"]["optimizer"]  # every optimizer key, as configs have
     spec = {**defaults, "name": name, "lr": 0.01}
     optimizer = components.optimizer([nn.Parameter(torch.zeros(3))], spec)
-    assert isinstance(optimizer, components.OPTIMIZERS[name])
+    assert isinstance(optimizer, registry.OPTIMIZERS[name].load())
     assert optimizer.param_groups[0]["lr"] == 0.01
 
 

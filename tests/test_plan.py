@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from ablate.config import read_config_files, validated
 from ablate.errors import ConfigError
-from ablate.plan import config_hash, make_plan, resolve, variant_name
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.runs import config_hash, make_plan, resolve, variant_name
 
 from conftest import REPO, job_counts, snakemake, synthetic_config
 

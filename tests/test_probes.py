@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from ablate import components
-from ablate.models import build_model
-from ablate.probes import ProbeRecorder, line_search, optimizer_update
+from ablate.training import components
+from ablate.training.models import build_model
+from ablate.training.probes import ProbeRecorder, line_search, optimizer_update
 
 torch.set_default_dtype(torch.float32)
 

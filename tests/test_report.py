@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.analysis import published_comparison, write_hyperparameters, write_study_runs, write_study_summary
-from ablate.config import read_config_files, validated
-from ablate.figures import study_curves
-from ablate.plan import make_plan
-from ablate.report import git_state, render_report
-from ablate.scope import departures_from_study
-from ablate.train import Runtime, train_run
+from ablate.analysis.figures import study_curves
+from ablate.analysis.tables import published_comparison, write_hyperparameters, write_study_summary
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.layout import write_members
+from ablate.plan.runs import make_plan
+from ablate.plan.scope import departures_from_study
+from ablate.report.render import git_state, render_report
+from ablate.training.trainer import Runtime, train_run
 
 from conftest import REPO, synthetic_config
 
@@ -71,7 +72,7 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
         train_run(run.config, root / run.dir, Runtime(threads=1), log=lambda _: None)
     study = root / "results/studies/s"
     rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in plan.studies["s"].members]
-    write_study_runs(rows, study / "runs.csv")
+    write_members(rows, study / "runs.csv")
     write_study_summary(study / "runs.csv", study / "summary.csv")
     study_curves(study / "runs.csv", study / "curves.png", title=HOSTILE)
     hyper_dir = root / plan.run_of("s", "a", 0).dir

@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from ablate.analysis import published_comparison, study_summary, write_study_runs, write_study_summary
-from ablate.config import read_config_files, validated
+from ablate.analysis.figures import study_curves
+from ablate.analysis.tables import published_comparison, study_summary, write_study_summary
 from ablate.errors import ConfigError
-from ablate.figures import study_curves
-from ablate.plan import make_plan
-from ablate.report import render_report
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.layout import write_members
+from ablate.plan.runs import make_plan
+from ablate.report.render import render_report
 
 from conftest import REPO, job_counts, snakemake, synthetic_config
 
@@ -154,7 +155,7 @@ def runs_csv(tmp_path) -> Path:
     rows.append(fake_run(tmp_path, "c", 0, best_test_loss=0.8))
     rows.append(fake_run(tmp_path, "c", 1, diverged_step=17, best_test_loss=None, seconds_per_epoch=None))
     out = tmp_path / "results/studies/s/runs.csv"
-    write_study_runs(rows, out)
+    write_members(rows, out)
     return out
 
 

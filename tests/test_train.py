@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ablate.config import validated
-from ablate.plan import canonical_json, make_plan
-from ablate.train import Runtime, train_run
+from ablate.plan.config import validated
+from ablate.plan.runs import canonical_json, make_plan
+from ablate.training.trainer import Runtime, train_run
 
 from conftest import REPO, synthetic_config, tool_env
 
@@ -51,21 +51,21 @@ def test_the_synthetic_data_is_learnable(tmp_path):
     assert metrics["best_test_acc"] > 60  # ten classes: chance is 10%
 
 
+# the train rule's entry script, as the workflow runs it
+TRAIN_SCRIPT = (sys.executable, str(REPO / "workflow/scripts/train.py"))
+
+
+def config_file(folder: Path, config: dict) -> str:
+    """The run's config as a file, as results/plan/runs/<run>.json holds it."""
+    path = folder / f"{config['model']}-{len(list(folder.glob('*.json')))}.json"
+    path.write_text(canonical_json(config))
+    return str(path)
+
+
 def test_a_diverging_run_is_a_result_not_a_crash(tmp_path):
     config = run_config(optimizer={"lr": 1.0e6})
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ablate",
-            "train",
-            "--run-dir",
-            str(tmp_path),
-            "--run-config",
-            canonical_json(config),
-            "--threads",
-            "1",
-        ],
+        [*TRAIN_SCRIPT, "--run-dir", str(tmp_path), "--run-config", config_file(tmp_path, config), "--threads", "1"],
         env=tool_env(),
         capture_output=True,
         text=True,
@@ -80,21 +80,9 @@ def test_a_diverging_run_is_a_result_not_a_crash(tmp_path):
 
 
 def _train_cli(run_dir: Path, config: dict, log: Path) -> subprocess.Popen:
+    command = ["--run-dir", str(run_dir), "--run-config", config_file(log.parent, config), "--threads", "1"]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ablate",
-            "train",
-            "--run-dir",
-            str(run_dir),
-            "--run-config",
-            canonical_json(config),
-            "--threads",
-            "1",
-            "--log",
-            str(log),
-        ],
+        [*TRAIN_SCRIPT, *command, "--log", str(log)],
         cwd=REPO,
         env=tool_env(),
         stdout=subprocess.DEVNULL,
@@ -173,7 +161,7 @@ def test_probes_do_not_change_the_trajectory(tmp_path):
 
 def test_auto_precision_is_tf32_on_cuda_and_never_bf16():
     """bf16 autocast was slower than TF32 on an H200 at these sizes (README, "Performance"): auto never picks it."""
-    from ablate.train import precision_policy
+    from ablate.training.device import precision_policy
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
     assert precision_policy("auto", cuda).label == "tf32"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ablate.config import read_config_files, validated
-from ablate.plan import make_plan
+from ablate.plan.config import read_config_files, validated
+from ablate.plan.runs import make_plan
 
 from conftest import copy_workflow, job_counts, snakemake
 
@@ -101,8 +101,10 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
         result = snakemake(smoke, "-n", "--cores", "all", *SMOKE, timeout=120)
         assert result.returncode == 0, result.stderr
         assert job_counts(result.stdout) == {
+            "run_config": 1,
             "train": 1,
             "study_runs": 1,
+            "report_spec": 1,
             "study_summary": 1,
             "study_curves": 1,
             "report": 1,

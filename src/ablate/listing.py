@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ablate.plan import Plan
+    from ablate.plan.runs import Plan
 
 DEFAULT_CONFIG = "config/config.yaml"
 
@@ -36,7 +36,8 @@ def print_tsv(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ablate.models import MODELS, build_model, parameter_count
+    from ablate.registry import MODELS
+    from ablate.training.models import build_model, parameter_count
 
     rows = [(name, parameter_count(build_model(name, width=args.width))) for name in MODELS]
     if args.format == "tsv":
@@ -83,8 +84,8 @@ def recipe_columns(run: dict) -> dict[str, str]:
 
 def load_plan(args: argparse.Namespace) -> Plan:
     """The plan of --configfile merged over the default config, as the workflow sees it."""
-    from ablate.config import read_config_files, validated
-    from ablate.plan import make_plan
+    from ablate.plan.config import read_config_files, validated
+    from ablate.plan.runs import make_plan
 
     files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
     return make_plan(validated(read_config_files(files), check_paths=False))

@@ -15,11 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ablate.plan import Plan, Run
-
-CHECKPOINT = "checkpoint.pt"
-PROGRESS = "progress.json"  # {"epochs_completed", "epochs", "wall_seconds"}, written after each checkpoint
-METRICS = "metrics.json"
+from ablate.plan.runs import Plan, Run
+from ablate.rundir import CHECKPOINT, METRICS, PROGRESS
 
 
 def format_duration(seconds: float) -> str:

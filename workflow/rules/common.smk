@@ -1,13 +1,36 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
-# no side effects). Input functions below only look things up in it.
+# no side effects). Input functions below only look things up in it; plan.smk writes it out as files.
+import os
 from functools import partial
 from pathlib import Path
 
-from ablate.config import ordered_like, read_config_files, validated
-from ablate.execution import uses_cuda
-from ablate.gpus import NoGpu, detect_pool, shard_pool, train_memory_mb
-from ablate.plan import RUNS_DIR, canonical_json, config_hash, dataset_identity, make_plan, plan_hash
-from ablate.scope import departures_from_study
+from ablate import rundir
+from ablate.plan.config import ordered_like, read_config_files, validated
+from ablate.plan.layout import (
+    ARCHITECTURE,
+    DATASET_IDENTITY,
+    ENVELOPE_FIGURE,
+    ENVELOPE_TABLE,
+    FEATURE_MAPS,
+    FILTERS,
+    HYPERPARAMETERS,
+    REPORT_SPEC,
+    RUN_CONFIG,
+    RUNTIME_SETTINGS,
+    STUDY_CURVES,
+    STUDY_RUNS,
+    STUDY_SUMMARY,
+    TRAIN_BENCHMARK,
+    interprets,
+    report_run_dir,
+    report_spec,
+    spec_paths,
+    write_members,
+)
+from ablate.plan.runs import config_hash, dataset_identity, make_plan
+from ablate.rundir import RUNS_DIR
+from ablate.training.device import uses_cuda
+from ablate.training.gpus import NoGpu, detect_pool, shard_pool, train_memory_mb
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
 # the order of the workflow's config file, then the --configfile files (see ordered_like), whatever order
@@ -19,7 +42,10 @@ config.clear()
 config.update(_merged)
 PLAN = make_plan(config)
 DATASET = dataset_identity(config["dataset"])
-DATASET_MANIFEST = f"results/data/{DATASET['name']}-{config_hash(DATASET)}.json"
+DATASET_NAME = f"{DATASET['name']}-{config_hash(DATASET)}"  # named by its identity: never rewritten
+DATASET_MANIFEST = f"results/data/{DATASET_NAME}.json"
+SPEC = report_spec(PLAN, config)
+INTERPRET = interprets(PLAN)
 
 
 wildcard_constraints:
@@ -31,7 +57,7 @@ wildcard_constraints:
 # GPUs. On a cluster (SLURM) every train job asks the scheduler for one GPU (`gpu=1`, sbatch --gpus=1), or
 # for the GPU shards its memory needs (execution.slurm_gpu_shards). Locally the GPUs are a pool of slots,
 # jobs_per_gpu per GPU: Snakemake runs train jobs while their slots fit in the global resource `gpu_slots`,
-# and each job locks its slots of one GPU when it starts (ablate.gpus). Jobs on cluster nodes (remote
+# and each job locks its slots of one GPU when it starts (ablate.training.gpus). Jobs on cluster nodes (remote
 # execution) take the GPU their scheduler gave them.
 _execution = config["execution"]
 ON_CLUSTER = workflow.global_resources["_nodes"].value is not None or workflow.remote_exec
@@ -74,85 +100,11 @@ RUNTIME = {
 }
 
 
-def run_config_json(wildcards):
-    return canonical_json(PLAN.runs[wildcards.run].config)
+def run_files(run_dir, *names):
+    """Files of a run directory as inputs; those too large to be checksummed are `ancient` (rundir.UNCHECKSUMMED)."""
+    return [ancient(f"{run_dir}/{n}") if n in rundir.UNCHECKSUMMED else f"{run_dir}/{n}" for n in names]
 
 
 def study_files(name, wildcards):
-    """One file of every run of a study, e.g. study_files("history.csv", wildcards)."""
-    return [f"{RUNS_DIR}/{run}/{name}" for run in PLAN.studies[wildcards.study].run_ids]
-
-
-def study_members_json(wildcards):
-    return canonical_json([m.row() for m in PLAN.studies[wildcards.study].members])
-
-
-def report_run(key):
-    """The run that report.<key> (hyperparameters, filters, feature_maps) points at: that study's first seed."""
-    study, variant = PLAN.report_refs[key]
-    return PLAN.run_of(study, variant, PLAN.studies[study].seeds[0])
-
-
-# section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them
-INTERPRET = bool(PLAN.report_refs["filters"] and PLAN.report_refs["feature_maps"])
-INTERPRET_OUTPUTS = (
-    [
-        "results/tables/architecture.csv",
-        "results/interpret/filters.png",
-        "results/interpret/feature_maps.png",
-    ]
-    if INTERPRET
-    else []
-)
-
-
-def report_spec():
-    """Everything the report shows, by path; the report rule's inputs are the same paths."""
-    study, variant = PLAN.report_refs["hyperparameters"]
-    return {
-        "title": config["report"]["title"],
-        "config_hash": plan_hash(PLAN, config),
-        # not the real study (generated data, narrow models, fewer epochs, a subset): the report's banner
-        "departures_from_study": departures_from_study(config, [r.config for r in PLAN.runs.values()]),
-        "studies": [
-            {
-                "name": s.name,
-                "title": s.title,
-                "table": s.table,
-                "figure": s.figure,
-                "runs": f"results/studies/{s.name}/runs.csv",
-                "summary": f"results/studies/{s.name}/summary.csv",
-                "curves": f"results/studies/{s.name}/curves.png",
-                "envelopes": [
-                    {"probe": p, "figure": f"results/analysis/{s.name}/{p}.png"}
-                    for p in s.probes
-                ],
-            }
-            for s in PLAN.studies.values()
-        ],
-        "hyperparameters": {
-            "table": "results/tables/hyperparameters.csv",
-            "study": study,
-            "variant": variant,
-            "run_dir": report_run("hyperparameters").dir,
-        },
-        "interpret": (
-            {
-                "architecture": "results/tables/architecture.csv",
-                "filters": "results/interpret/filters.png",
-                "filters_run": report_run("filters").dir,
-                "feature_maps": "results/interpret/feature_maps.png",
-                "feature_maps_run": report_run("feature_maps").dir,
-                "stage": config["report"]["feature_maps"]["stage"],
-            }
-            if INTERPRET
-            else None
-        ),
-        "published": config["report"]["published"],
-        "sources": config["report"]["sources"],
-        "benchmarks": [f"results/benchmarks/train/{run}.tsv" for run in PLAN.runs],
-    }
-
-
-def envelope_figures():
-    return [f"results/analysis/{s.name}/{p}.png" for s in PLAN.studies.values() for p in s.probes]
+    """One file of every run of a study, e.g. study_files(rundir.HISTORY, wildcards)."""
+    return [f for run in PLAN.studies[wildcards.study].run_ids for f in run_files(rundir.run_dir(run), name)]

@@ -3,14 +3,14 @@
 # offline, the message that says where to put cifar-10-python.tar.gz shows without --show-failed-logs.
 localrules:
     dataset,
-    runtime,
 
 
 rule dataset:
+    input:
+        ancient(DATASET_IDENTITY.format(dataset=DATASET_NAME)),
     output:
         DATASET_MANIFEST,
     params:
-        identity=canonical_json(DATASET),
         root=config["dataset"]["root"],
         download="--download" if config["dataset"]["download"] else "",
     log:
@@ -18,20 +18,5 @@ rule dataset:
     conda:
         "../envs/ablate.yaml"
     shell:
-        "python -m ablate data --identity {params.identity:q} --root {params.root:q} "
-        "{params.download} --out {output} 2>&1 | tee {log}"
-
-
-# Device, data root and the like, for train jobs to read. A change reruns this job only: train jobs
-# take it as an `ancient` input, so new settings apply to runs trained from then on.
-rule runtime:
-    output:
-        "results/runtime.json",
-    params:
-        runtime=canonical_json(RUNTIME),
-    log:
-        "results/logs/runtime.log",
-    conda:
-        "../envs/ablate.yaml"
-    shell:
-        "python -m ablate write-json --json {params.runtime:q} --out {output} > {log} 2>&1"
+        'python "$ABLATE_SCRIPTS/dataset.py" --identity {input} --root {params.root:q} {params.download} '
+        "--out {output} 2>&1 | tee {log}"

@@ -2,6 +2,7 @@
 # ablate.TRAINING_CODE_VERSION; nothing else (touching files, moving the data, another device) retrains.
 # The data manifest is `ancient`: re-checking the data never retrains either.
 # Editing the shell command below makes Snakemake retrain every run (its "code" rerun trigger).
+# The run's config comes from results/plan/runs/<run>.json (plan.smk), named by its hash: `ancient`.
 # To retrain on purpose: `snakemake --cores all --forcerun train` (all runs) or delete results/runs/<run>.
 # Progress: `train --log` appends one line per epoch (starting with the run's name) to the log and prints it
 # to stdout, which snakemake's terminal shows; stderr (tracebacks) goes to the log only, and a failed run
@@ -11,20 +12,16 @@
 rule train:
     input:
         data=ancient(DATASET_MANIFEST),
-        runtime=ancient("results/runtime.json"),
+        runtime=ancient(RUNTIME_SETTINGS),
+        run_config=ancient(RUN_CONFIG),
     output:
-        config=f"{RUNS_DIR}/{{run}}/config.json",
-        history=f"{RUNS_DIR}/{{run}}/history.csv",
-        steps=f"{RUNS_DIR}/{{run}}/steps.csv",
-        model=f"{RUNS_DIR}/{{run}}/model.pt",
-        metrics=f"{RUNS_DIR}/{{run}}/metrics.json",
+        **{key: f"{RUNS_DIR}/{{run}}/{name}" for key, name in rundir.OUTPUTS.items()},
     params:
-        run_dir=lambda wc: f"{RUNS_DIR}/{wc.run}",
-        run_config=run_config_json,
+        run_dir=lambda wc, output: os.path.dirname(output.metrics),
     log:
         "results/logs/train/{run}.log",
     benchmark:
-        "results/benchmarks/train/{run}.tsv"
+        TRAIN_BENCHMARK
     threads: config["execution"]["train_threads"]
     resources:
         gpu=TRAIN_GPUS,
@@ -33,5 +30,5 @@ rule train:
     conda:
         "../envs/ablate.yaml"
     shell:
-        "python -m ablate train --run-dir {params.run_dir} --run-config {params.run_config:q} "
+        'python "$ABLATE_SCRIPTS/train.py" --run-config {input.run_config} --run-dir {params.run_dir} '
         "--runtime {input.runtime} --threads {threads} --log {log} 2>> {log}"

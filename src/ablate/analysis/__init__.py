@@ -1,0 +1,2 @@
+"""Stage 4, analysis: per-study tables (tables), the probes' bands over runs (envelopes), the ResNets'
+architecture table, the interpretation figures, and every figure's drawing (figures)."""

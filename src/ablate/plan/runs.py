@@ -1,0 +1,276 @@
+"""Studies -> runs: resolve every variant and seed, hash it, share identical runs across studies."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate import TRAINING_CODE_VERSION, registry, rundir
+from ablate.errors import ConfigError
+from ablate.plan.config import check, coerce_numbers, did_you_mean, merge, schema
+
+STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
+SYNTHETIC_SIZES = {"train_samples": 50_000, "test_samples": 10_000}
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    config: dict
+
+    @property
+    def dir(self) -> str:
+        return rundir.run_dir(self.id)
+
+
+@dataclass(frozen=True)
+class Member:
+    study: str
+    variant: str
+    seed: int
+    run_id: str
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "study": self.study,
+            "variant": self.variant,
+            "seed": self.seed,
+            "run": self.run_id,
+            "run_dir": rundir.run_dir(self.run_id),
+        }
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    variants: list[str]
+    table: str = ""
+    figure: str = ""
+    seeds: tuple[int, ...] = ()  # the study's `seeds`, else the top-level ones
+    members: list[Member] = field(default_factory=list)
+    probes: tuple[str, ...] = ()  # every probe some run of the study records, in registry order
+
+    @property
+    def run_ids(self) -> list[str]:
+        return list(dict.fromkeys(m.run_id for m in self.members))
+
+
+@dataclass
+class Plan:
+    runs: dict[str, Run]
+    studies: dict[str, Study]
+    # report.hyperparameters / filters / feature_maps -> (study, variant), or None where left out
+    report_refs: dict[str, tuple[str, str] | None] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[Member]:
+        return [m for study in self.studies.values() for m in study.members]
+
+    def run_of(self, study: str, variant: str, seed: int) -> Run:
+        for member in self.studies[study].members:
+            if member.variant == variant and member.seed == seed:
+                return self.runs[member.run_id]
+        raise KeyError(f"{study}/{variant}/seed {seed}")
+
+
+def expand_dotted(overrides: Mapping) -> dict:
+    """{"optimizer.lr": 0.1} -> {"optimizer": {"lr": 0.1}}, merged with the undotted keys."""
+    nested: dict = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node: dict = {}
+        leaf = node
+        for part in parts[:-1]:
+            leaf[part] = {}
+            leaf = leaf[part]
+        leaf[parts[-1]] = value
+        nested = merge(nested, node)
+    return nested
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_hash(data: Any, length: int = 10) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:length]
+
+
+def dataset_identity(dataset: Mapping) -> dict:
+    """What about the data changes results; root and download do not."""
+    name = dataset["name"]
+    ident = dataset["id"] or (Path(dataset["root"]).resolve().name if name == "image_folder" else name)
+    identity = {
+        "name": name,
+        "id": ident,
+        "train_samples": dataset["train_samples"],
+        "test_samples": dataset["test_samples"],
+    }
+    if name == "synthetic":
+        identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
+    elif dataset["train_samples"] or dataset["test_samples"]:
+        identity["subset_seed"] = dataset["subset_seed"]  # which images a subset holds
+    return identity
+
+
+def _canonical(run: dict) -> dict:
+    """Fill model-dependent defaults and drop settings the chosen components never read."""
+    if run.get("dropout") is None:
+        model = registry.MODELS.get(run["model"])
+        run["dropout"] = model.dropout if model else 0.0
+    for kind, entries in (("optimizer", registry.OPTIMIZERS), ("scheduler", registry.SCHEDULERS)):
+        entry = entries.get(run[kind]["name"])
+        run[kind] = {k: v for k, v in run[kind].items() if k == "name" or (entry and k in entry.keys)}
+    for key in registry.probe_settings(registry.PROBES) - registry.probe_settings(run["probes"]):
+        run.pop(key)
+    if run["probes"] and run["precision"] == "auto":
+        run["precision"] = "fp32"  # probes measure perturbations far below bf16's (and TF32's) resolution
+    return coerce_numbers(run, schema()["$defs"]["run"])
+
+
+def variant_name(assignment: Mapping[str, Any]) -> str:
+    """A readable name for one grid point, e.g. {"model": "vgg_a", "optimizer.lr": 0.001} -> vgg_a-lr0.001."""
+    parts = []
+    for key, value in assignment.items():
+        text = "_".join(map(str, value)) if isinstance(value, list) else str(value)
+        parts.append(text if key == "model" else f"{key.rsplit('.', 1)[-1]}{text}")
+    name = re.sub(r"[^a-z0-9_.-]+", "_", "-".join(parts).lower())
+    return name if re.match(r"[a-z0-9]", name) else f"v{name}"
+
+
+def study_variants(name: str, study: Mapping) -> dict[str, dict]:
+    if "variants" in study:
+        return {v: expand_dotted(o) for v, o in study["variants"].items()}
+    keys = list(study["grid"])
+    variants = {}
+    for values in itertools.product(*(study["grid"][k] for k in keys)):
+        assignment = dict(zip(keys, values, strict=True))
+        variants[variant_name(assignment)] = expand_dotted(assignment)
+    if len(variants) != len(list(itertools.product(*study["grid"].values()))):
+        raise ConfigError(f"config error at studies.{name}.grid: two grid points get the same variant name")
+    return variants
+
+
+def resolve(config: Mapping, study_name: str, variant: Mapping, seed: int) -> dict:
+    """defaults <- recipe <- study base <- variant <- overrides <- seed, in canonical form."""
+    study = config["studies"][study_name]
+    run = copy.deepcopy(config["defaults"])
+    recipe = study.get("recipe")
+    if recipe is not None:
+        if recipe not in config["recipes"]:
+            raise ConfigError(
+                f"config error at studies.{study_name}.recipe: unknown recipe {recipe!r}"
+                f"{did_you_mean(recipe, config['recipes']) or '.'} Define it under `recipes` or name one of: "
+                f"{', '.join(config['recipes']) or 'none (no recipes are defined)'}"
+            )
+        run = merge(run, config["recipes"][recipe])
+    run = merge(run, {k: v for k, v in study.items() if k not in STUDY_KEYS})
+    run = merge(run, variant)
+    run = merge(run, config["overrides"])
+    run = _canonical(run)
+    run.update(seed=seed, dataset=dataset_identity(config["dataset"]), code_version=TRAINING_CODE_VERSION)
+    return run
+
+
+def make_plan(config: Mapping) -> Plan:
+    """The run table of a validated config (see ablate.plan.config.validated)."""
+    runs: dict[str, Run] = {}
+    studies: dict[str, Study] = {}
+    for name, study in config["studies"].items():
+        variants = study_variants(name, study)
+        entry = Study(
+            name=name,
+            title=study.get("title") or name,
+            variants=list(variants),
+            table=study.get("table", ""),
+            figure=study.get("figure", ""),
+            seeds=tuple(study.get("seeds") or config["seeds"]),
+        )
+        for variant, overrides in variants.items():
+            where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
+            check(overrides, "partial_run", where)
+            for seed in entry.seeds:
+                resolved = resolve(config, name, overrides, seed)
+                check(resolved, "run", where)
+                if resolved["probes"] and resolved["precision"] != "fp32":
+                    raise ConfigError(
+                        f"config error at {where}.precision: {resolved['precision']!r} with probes; runs with "
+                        "probes are true fp32 (precision: fp32 or auto)"
+                    )
+                run_id = f"{resolved['model']}-{config_hash(resolved)}"
+                runs.setdefault(run_id, Run(run_id, resolved))
+                entry.members.append(Member(name, variant, seed, run_id))
+        recorded = {p for run_id in entry.run_ids for p in runs[run_id].config["probes"]}
+        entry.probes = tuple(p for p in registry.PROBES if p in recorded)
+        studies[name] = entry
+    # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
+    # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")
+    ordered = sorted(studies.values(), key=lambda s: (natural_key(s.title), s.name))
+    plan = Plan(runs=runs, studies={s.name: s for s in ordered})
+    plan.report_refs = _report_refs(config, plan)
+    return plan
+
+
+def plan_hash(plan: Plan, config: Mapping) -> str:
+    """The hash the report names as its config: of what the config resolves to (studies, their members and
+    runs, the report's and the analyses' settings), so that an edit resolving to the same runs (lr: 1 for
+    lr: 1.0, a setting no component reads) changes no job's params and re-renders nothing."""
+    resolved = {
+        "studies": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "table": s.table,
+                "figure": s.figure,
+                "members": [[m.variant, m.seed, m.run_id] for m in s.members],
+            }
+            for s in plan.studies.values()
+        ],
+        "report": coerce_numbers(config["report"], schema()["properties"]["report"]),
+        "analysis": config["analysis"],
+    }
+    return config_hash(resolved)
+
+
+def natural_key(text: str) -> list:
+    """Sort key of a title: numbers compared as numbers, so that "1.10" comes after "1.9"."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", text) if part]
+
+
+def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | None]:
+    """The runs the report points at, each checked to be planned (and, for section 1.9, a ResNet)."""
+    if not plan.studies:
+        return dict.fromkeys(("hyperparameters", "filters", "feature_maps"))
+    first = next(iter(plan.studies.values()))
+    refs: dict[str, tuple[str, str] | None] = {}
+    for key in ("hyperparameters", "filters", "feature_maps"):
+        ref = config["report"][key]
+        if ref is None:
+            refs[key] = (first.name, first.variants[0]) if key == "hyperparameters" else None
+            continue
+        if ref["study"] not in plan.studies:
+            raise ConfigError(
+                f"config error at report.{key}.study: no study {ref['study']!r}"
+                f"{did_you_mean(ref['study'], plan.studies) or '.'} Name one of: {', '.join(plan.studies)}"
+            )
+        variants = plan.studies[ref["study"]].variants
+        if ref["variant"] not in variants:
+            raise ConfigError(
+                f"config error at report.{key}.variant: study {ref['study']!r} has no variant {ref['variant']!r}"
+                f"{did_you_mean(ref['variant'], variants) or '.'} Name one of: {', '.join(variants)}"
+            )
+        model = plan.run_of(ref["study"], ref["variant"], plan.studies[ref["study"]].seeds[0]).config["model"]
+        if key != "hyperparameters" and registry.MODELS[model].family != "resnet":
+            raise ConfigError(
+                f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a ResNet"
+            )
+        refs[key] = (ref["study"], ref["variant"])
+    return refs

@@ -1,0 +1,116 @@
+"""Every name a config may use, by kind, read from registry.yaml: one entry per name holds its function and
+what the rest of the library needs to know about it (see the file's comments).
+
+No torch here: the workflow reads this at parse time. A function is named as "module:attribute" and imported
+by `Entry.load()` only when a run needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
+
+
+def resolve(reference: str) -> Any:
+    """The object a "module:attribute" reference names."""
+    module, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A dataset, loss, activation, init, optimizer or scheduler."""
+
+    name: str
+    function: str | None = None
+    keys: tuple[str, ...] = ()  # the config keys it takes (optimizers, schedulers)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def load(self) -> Any:
+        return resolve(self.function) if self.function else None
+
+
+@dataclass(frozen=True)
+class Model(Entry):
+    family: str = ""
+    footprint: tuple[int, int, int] = (0, 0, 0)
+    dropout: float = 0.0
+    by_name: bool = False
+
+
+@dataclass(frozen=True)
+class Probe(Entry):
+    columns: tuple[str, ...] = ()
+    sampled: bool = False
+    settings: tuple[str, ...] = ()
+    series: dict[str, tuple[str, str]] = field(default_factory=dict)
+    band: str = "group"
+    title: str = ""
+    y_label: str = ""
+    caption: str = ""
+    published: str = ""
+    figures: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.series:  # one series per column, the column its own band's low and high
+            object.__setattr__(self, "series", {column: (column, column) for column in self.columns})
+
+
+def entries(kind: type[Entry], data: dict[str, dict]) -> dict:
+    """name -> entry; lists become tuples. An unknown (misspelt) field fails here, on import."""
+
+    def frozen(value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(value)
+        if isinstance(value, dict):
+            return {k: frozen(v) for k, v in value.items()}
+        return value
+
+    return {name: kind(name=name, **{k: frozen(v) for k, v in fields.items()}) for name, fields in data.items()}
+
+
+with REGISTRY_PATH.open() as _handle:
+    _DATA = yaml.safe_load(_handle)
+
+MODELS: dict[str, Model] = entries(Model, _DATA["models"])
+DATASETS: dict[str, Entry] = entries(Entry, _DATA["datasets"])
+LOSSES: dict[str, Entry] = entries(Entry, _DATA["losses"])
+ACTIVATIONS: dict[str, Entry] = entries(Entry, _DATA["activations"])
+INITS: dict[str, Entry] = entries(Entry, _DATA["inits"])
+OPTIMIZERS: dict[str, Entry] = entries(Entry, _DATA["optimizers"])
+SCHEDULERS: dict[str, Entry] = entries(Entry, _DATA["schedulers"])
+PROBES: dict[str, Probe] = entries(Probe, _DATA["probes"])
+KINDS: dict[str, dict[str, Entry]] = {
+    "models": MODELS,
+    "datasets": DATASETS,
+    "losses": LOSSES,
+    "activations": ACTIVATIONS,
+    "inits": INITS,
+    "optimizers": OPTIMIZERS,
+    "schedulers": SCHEDULERS,
+    "probes": PROBES,
+}
+
+
+def family(name: str) -> tuple[str, ...]:
+    """The models of one family (e.g. resnet), in registry order."""
+    return tuple(model.name for model in MODELS.values() if model.family == name)
+
+
+def probe_columns(probes: Iterable[str]) -> list[str]:
+    """The steps.csv columns the probes write, in registry order."""
+    chosen = set(probes)
+    return [column for probe in PROBES.values() if probe.name in chosen for column in probe.columns]
+
+
+def probe_settings(probes: Iterable[str]) -> set[str]:
+    """The run keys the probes read."""
+    return {key for name in probes for key in PROBES[name].settings}

@@ -1,0 +1,1 @@
+"""Stage 5, the report: one self-contained HTML page from the analyses' files (render, templates/)."""

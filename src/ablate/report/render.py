@@ -1,0 +1,125 @@
+"""report/report.html: one self-contained page (figures embedded, no network) with every table and figure.
+
+The page's prose is in templates/report.html.j2; the words code puts together are in text.yaml (text), the
+probes' captions in ablate/registry.yaml; cells formats the tables' cells, provenance says how it was made.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ablate import rundir
+from ablate.analysis.tables import published_comparison
+from ablate.plan.runs import natural_key
+from ablate.report.cells import architecture, fmt, summary_rows
+from ablate.report.provenance import benchmarks, cuda, git_state, run_devices, snakemake_version, workflow_dir
+from ablate.report.text import TEXT, probe_caption
+
+
+def _image(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _mark_not_comparable(rows: list[dict]) -> None:
+    """A config that is not the real study: its numbers are shown, the comparison is not made."""
+    for row in rows:
+        if row["n"]:  # a row without any number of ours keeps its "—"
+            row.update(within=TEXT["not_comparable"], difference=None, comparable=False)
+
+
+def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
+    """Studies and section 1.9 in the order of their titles (see ablate.plan.natural_key)."""
+    sections = [{"kind": "study", **study} for study in studies]
+    if interpret:
+        sections.append(
+            {
+                "kind": "interpret",
+                "name": "interpretation",
+                "title": TEXT["interpretation_title"],
+                "architecture_table": architecture(Path(interpret["architecture"])),
+                **interpret,
+                "filters_src": _image(Path(interpret["filters"])),
+                "feature_maps_src": _image(Path(interpret["feature_maps"])),
+            }
+        )
+    return sorted(sections, key=lambda section: natural_key(section["title"]))
+
+
+def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> None:
+    """Render the report from `spec` (written by the workflow's report rule; see workflow/rules/report.smk).
+    `workflow`: the checkout whose git commit the provenance names (default: workflow_dir())."""
+    studies = []
+    runs_csvs = {}
+    for study in spec["studies"]:
+        runs_csv = Path(study["runs"])
+        runs_csvs[study["name"]] = runs_csv
+        header, rows = summary_rows(Path(study["summary"]))
+        members = pd.read_csv(runs_csv, dtype={"variant": str})
+        envelopes = [
+            {
+                "probe": e["probe"],
+                "src": _image(Path(e["figure"])),
+                "caption": probe_caption(e["probe"], study.get("figure", "")),
+            }
+            for e in study.get("envelopes", [])
+        ]
+        studies.append(
+            {
+                **study,
+                "summary_header": header,
+                "summary_rows": rows,
+                "curves_src": _image(Path(study["curves"])),
+                "envelope_figures": envelopes,
+                "members": members.to_dict("records"),
+                "seeds": sorted(int(seed) for seed in members["seed"].unique()),
+            }
+        )
+    hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
+    published = yaml.safe_load(Path(spec["published"]).read_text()) if spec.get("published") else []
+    comparison = published_comparison(published or [], runs_csvs)
+    departures = list(spec.get("departures_from_study") or [])
+    if departures:
+        _mark_not_comparable(comparison)
+    for study in studies:  # each study section carries the original's numbers for that study
+        study["published_rows"] = [row for row in comparison if row["study"] == study["name"]]
+        # the values read off the original's figures, repeated in the caption of the figure they belong to
+        study["figure_rows"] = [row for row in study["published_rows"] if row["source"].startswith("figure")]
+    sources = yaml.safe_load(Path(spec["sources"]).read_text()) if spec.get("sources") else {}
+    metrics = [
+        {"run": Path(d).name, **rundir.read_metrics(d)}
+        for d in sorted({m["run_dir"] for s in studies for m in s["members"]})
+    ]
+    wall = benchmarks(spec["benchmarks"])
+    env = Environment(loader=PackageLoader("ablate.report", "templates"), autoescape=select_autoescape(default=True))
+    env.filters["fmt"] = fmt
+    html = env.get_template("report.html.j2").render(
+        title=spec["title"],
+        studies=studies,
+        sections=_sections(studies, spec.get("interpret")),
+        hyper=hyper,
+        hyper_ref=spec["hyperparameters"],
+        comparison=comparison,
+        sources=sources,
+        config_hash=spec["config_hash"],
+        departures=departures,
+        study_names={study["name"] for study in studies},
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        git=git_state(workflow or workflow_dir()),
+        snakemake=snakemake_version(),
+        versions=sorted({(m["torch"], m["torchvision"], m["python"], cuda(m)) for m in metrics}),
+        devices=sorted({f"{m['device']} ({m['device_name']}, {m['precision']})" for m in metrics}),
+        run_devices=run_devices(metrics, wall),
+        train_hours=sum(m.get("wall_seconds") or 0.0 for m in metrics) / 3600,
+        wall=wall,
+        total_wall=sum(wall.values()),
+        run_count=len(metrics),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html)

@@ -1,0 +1,85 @@
+"""A run directory: the names of its files, their readers, and atomic writers (torch-free).
+
+results/runs/<model>-<hash>/ holds, once the run is finished: config.json (the resolved run config),
+history.csv (one row per epoch), steps.csv (the probes, per step; a header only without probes),
+model.pt (the trained weights) and metrics.json (written last: a run is done once it exists). While it
+trains: checkpoint.pt (every epoch, so that a killed job resumes) and progress.json (how far it got).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+RUNS_DIR = "results/runs"
+
+CONFIG = "config.json"
+HISTORY = "history.csv"
+STEPS = "steps.csv"
+MODEL = "model.pt"
+METRICS = "metrics.json"
+CHECKPOINT = "checkpoint.pt"
+PROGRESS = "progress.json"  # {"epochs_completed", "epochs", "wall_seconds"}, written after each checkpoint
+
+# what a train job leaves behind (the train rule's outputs, by name)
+OUTPUTS = {"config": CONFIG, "history": HISTORY, "steps": STEPS, "model": MODEL, "metrics": METRICS}
+# Files that outgrow Snakemake's checksum limit (1 MB; steps.csv in the full study), so that a touch would
+# look like a change: readers take them `ancient`, and metrics.json (small, rewritten by every training)
+# tells when the run was trained again.
+UNCHECKSUMMED = (STEPS, MODEL)
+
+
+def run_dir(run_id: str) -> str:
+    return f"{RUNS_DIR}/{run_id}"
+
+
+def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, payload: Mapping | list) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+
+
+def write_csv(path: str | Path, columns: Iterable[str], rows: Iterable[Mapping]) -> None:
+    def dump(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(columns))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(path, dump)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def read_config(directory: str | Path) -> dict:
+    return read_json(Path(directory) / CONFIG)
+
+
+def read_metrics(directory: str | Path) -> dict:
+    return read_json(Path(directory) / METRICS)
+
+
+def read_history(directory: str | Path):
+    """history.csv as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.read_csv(Path(directory) / HISTORY)
+
+
+def read_steps(directory: str | Path):
+    """steps.csv as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.read_csv(Path(directory) / STEPS)

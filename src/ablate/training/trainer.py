@@ -1,0 +1,192 @@
+"""One run: train a model on a resolved config, checkpoint every epoch, write the run directory.
+
+What a finished run directory holds: config.json, history.csv, steps.csv, model.pt, metrics.json
+(written last; ablate.training.outputs). While the run trains, checkpoint.pt (atomic, every epoch) lets a
+killed job resume and end with the same numbers as an uninterrupted run; progress.json beside it says how
+far the run got (ablate.training.checkpoint). The epochs themselves: ablate.training.loop.
+
+Every log line starts with the run's name: the workflow shows train jobs' lines side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ablate import rundir
+from ablate.data import batches, datasets
+from ablate.training import components, outputs, probes
+from ablate.training.checkpoint import Checkpoint, Progress
+from ablate.training.device import apply_precision, pick_device, precision_policy
+from ablate.training.loop import Data, EpochLoop
+from ablate.training.models import build_model
+
+
+@dataclass
+class Runtime:
+    """How and where a run executes; none of it is part of the run's identity."""
+
+    device: str = "auto"
+    threads: int | None = None
+    compile: bool = False
+    eval_batch_size: int = 1000
+    data_root: str = "resources/data"
+    gpu_slot: str | None = None  # "GPU g, k of K slots" where the run holds slots of a GPU pool (ablate.training.gpus)
+
+
+class Trainer:
+    """The run `config` assembled on its device: data, model, optimizer, scheduler, loss, probes, precision;
+    `run()` trains (or resumes) it epoch by epoch into `run_dir`."""
+
+    def __init__(self, config: Mapping, run_dir: str | Path, runtime: Runtime, log: Callable[[str], None]) -> None:
+        run_dir = Path(run_dir)
+        self.config, self.run_dir, self.runtime = config, run_dir, runtime
+        self.log = lambda line: log(f"{run_dir.name} {line}")
+        if runtime.threads:
+            torch.set_num_threads(runtime.threads)
+        self.device = pick_device(runtime.device)
+        self.precision = precision_policy(config["precision"], self.device)
+        apply_precision(self.precision)
+        # channels_last: measured 1.2-1.4x faster on CUDA and on x86 CPUs (oneDNN); not on MPS
+        self.channels_last = self.device.type in ("cuda", "cpu")
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        # the order of what follows is the order of the runs' random draws: keep it
+        self.dataset = datasets.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
+        torch.manual_seed(config["seed"])
+        self.model = build_model(
+            config["model"],
+            config["activation"],
+            config["dropout"],
+            num_classes=len(self.dataset.classes),
+            width=config["width"],
+            init=config["init"],
+        ).to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if runtime.compile else self.model
+        self.optimizer = components.optimizer(self.model.parameters(), config["optimizer"])
+        self.scheduler = components.scheduler(self.optimizer, config["scheduler"], config["epochs"])
+        self.loss_fn = components.loss_function(config["loss"])
+        self.generator = torch.Generator().manual_seed(config["seed"])
+        self.normalize = batches.Normalizer(
+            config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
+        )
+        self.probes = probes.ProbeRecorder(
+            self.model, self.optimizer, config["probes"], config.get("probe_every", 10), config.get("line_search")
+        )
+        data = Data(
+            self.dataset,
+            config["batch_size"],
+            config["augment"],
+            self.generator,
+            self.normalize,
+            eval_batch_size=runtime.eval_batch_size,
+        )
+        self.loop = EpochLoop(
+            self.model, self.optimizer, self.loss_fn, data, self.precision, self.probes, self.device, self.forward
+        )
+        self.checkpoint = Checkpoint(
+            run_dir, config, self.model, self.optimizer, self.scheduler, self.generator, self.probes, self.device
+        )
+        self.history: list[dict] = []
+        self.wall_seconds = 0.0
+
+    # the loop counts the steps and spots divergence; the trainer reads them from there
+    @property
+    def step(self) -> int:
+        return self.loop.step
+
+    @property
+    def diverged_step(self) -> int | None:
+        return self.loop.diverged_step
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, float]:
+        """One training epoch: (train loss, train accuracy in %, images/s)."""
+        return self.loop.train_epoch(epoch)
+
+    def evaluate(self) -> tuple[float, float]:
+        """The test pass: (test loss, test accuracy in %)."""
+        return self.loop.evaluate()
+
+    def save_checkpoint(self) -> None:
+        self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
+
+    def resume(self) -> bool:
+        """Continue from the run directory's checkpoint, where there is one of this config."""
+        progress = self.checkpoint.resume(self.log)
+        if progress is None:
+            return False
+        self.history, self.loop.step, self.wall_seconds = progress
+        return True
+
+    def run(self) -> dict:
+        """Train the epochs the run still lacks, checkpointing after each; then write the outputs."""
+        self.resume()
+        epochs = self.config["epochs"]
+        if len(self.history) < epochs:
+            self.log(
+                f"{epochs - len(self.history)} of {epochs} epochs to train on {self.device} "
+                f"({self.precision.label}): {len(self.dataset.train):,} images per epoch, "
+                f"batch {self.config['batch_size']}"
+            )
+        for epoch in range(len(self.history) + 1, epochs + 1):
+            started = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trains at, before the scheduler steps
+            train_loss, train_acc, images_per_second = self.loop.train_epoch(epoch)
+            if self.loop.diverged_step is not None:
+                self.log(
+                    f"epoch {epoch}/{epochs} diverged: loss not finite at step {self.loop.diverged_step}; "
+                    "stopping (recorded as a result)"
+                )
+                break
+            test = self.loop.evaluate()
+            if not math.isfinite(test[0]):
+                self.loop.diverged_step = self.loop.step
+                self.log(f"epoch {epoch}/{epochs} diverged: test loss not finite after step {self.loop.step}")
+                break
+            self.scheduler.step(test[0])
+            seconds = time.perf_counter() - started
+            self.wall_seconds += seconds
+            row = outputs.history_row(epoch, (train_loss, train_acc), test, lr, seconds, images_per_second)
+            self.history.append(row)
+            eta = (epochs - epoch) * self.wall_seconds / len(self.history)
+            self.log(outputs.epoch_line(row, epochs, eta))
+            self.save_checkpoint()
+        return self.finish()
+
+    def metrics(self) -> dict:
+        return outputs.metrics(
+            self.run_dir,
+            self.history,
+            self.model,
+            self.loop.diverged_step,
+            self.wall_seconds,
+            device=self.device,
+            precision=self.precision,
+            channels_last=self.channels_last,
+            compiled=self.runtime.compile,
+            gpu_slot=self.runtime.gpu_slot,
+        )
+
+    def finish(self) -> dict:
+        """Write history.csv, steps.csv, model.pt and metrics.json (last); returns the metrics."""
+        metrics = self.metrics()
+        steps = (probes.columns(self.config["probes"]), self.probes.rows)
+        outputs.write_outputs(self.run_dir, self.history, steps, self.model, metrics)
+        return metrics
+
+
+def train_run(
+    config: Mapping, run_dir: str | Path, runtime: Runtime | None = None, log: Callable[[str], None] = print
+) -> dict:
+    """Train (or resume) the run `config` into `run_dir`; returns its metrics."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.write_json(run_dir / rundir.CONFIG, config)
+    return Trainer(config, run_dir, runtime or Runtime(), log).run()

@@ -1,0 +1,50 @@
+# Section 1.9, network interpretation, where the config names its two runs (report.filters and
+# report.feature_maps): the ResNets' architecture table (Figure 8, measured by a forward pass), the
+# first-layer filters of a trained ResNet, and a test image's feature maps through one stage.
+if INTERPRET:
+    FILTERS_RUN = report_run_dir(PLAN, "filters")
+    FEATURE_MAPS_RUN = report_run_dir(PLAN, "feature_maps")
+
+    rule architecture:
+        output:
+            report(ARCHITECTURE, caption="../report/architecture.rst", category="1. Tables"),
+        params:
+            width=PLAN.runs[Path(FEATURE_MAPS_RUN).name].config["width"],
+        log:
+            "results/logs/architecture.log",
+        conda:
+            "../envs/ablate.yaml"
+        shell:
+            'python "$ABLATE_SCRIPTS/architecture.py" --width {params.width} --out {output} > {log} 2>&1'
+
+    rule filters:
+        input:
+            run_files(FILTERS_RUN, rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+        output:
+            report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
+        params:
+            run_dir=lambda wc, input: os.path.dirname(input[0]),
+        log:
+            "results/logs/filters.log",
+        conda:
+            "../envs/ablate.yaml"
+        shell:
+            'python "$ABLATE_SCRIPTS/filters.py" --run-dir {params.run_dir} --out {output} > {log} 2>&1'
+
+    rule feature_maps:
+        input:
+            run=run_files(FEATURE_MAPS_RUN, rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+            runtime=ancient(RUNTIME_SETTINGS),
+        output:
+            report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
+        params:
+            run_dir=lambda wc, input: os.path.dirname(input.run[0]),
+            stage=config["report"]["feature_maps"]["stage"],
+            image=config["report"]["feature_maps"]["image"],
+        log:
+            "results/logs/feature_maps.log",
+        conda:
+            "../envs/ablate.yaml"
+        shell:
+            'python "$ABLATE_SCRIPTS/feature_maps.py" --run-dir {params.run_dir} --runtime {input.runtime} '
+            "--stage {params.stage} --image {params.image} --out {output} > {log} 2>&1"

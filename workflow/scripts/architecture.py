@@ -1,0 +1,13 @@
+"""Rule architecture (interpret.smk): the ResNets' stages, output sizes, kernels, parameters and MACs
+(Figure 8), measured by a forward pass."""
+
+import argparse
+from pathlib import Path
+
+from ablate.analysis.architecture import write_architecture_table
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--width", type=float, default=1.0)
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+write_architecture_table(Path(args.out), width=args.width)

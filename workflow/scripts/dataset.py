@@ -1,0 +1,17 @@
+"""Rule dataset (data.smk): fetch (cifar10 with download) or check the data once, and write its manifest."""
+
+import argparse
+from pathlib import Path
+
+from ablate import rundir
+from ablate.data.datasets import prepare
+from ablate.errors import one_message
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--identity", required=True, help="results/plan/data/<dataset>.json")
+parser.add_argument("--root", required=True)
+parser.add_argument("--download", action="store_true")
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+with one_message():
+    prepare(rundir.read_json(args.identity), args.root, args.download, Path(args.out))

@@ -1,0 +1,12 @@
+"""Rule filters (interpret.smk): the first-layer filters of a trained ResNet (Figure 9)."""
+
+import argparse
+from pathlib import Path
+
+from ablate.analysis.interpret import first_layer_filters
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--run-dir", required=True)
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+first_layer_filters(Path(args.run_dir), Path(args.out))

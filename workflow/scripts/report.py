@@ -1,0 +1,13 @@
+"""Rule report (report.smk): report/report.html, one self-contained page with every table and figure."""
+
+import argparse
+from pathlib import Path
+
+from ablate import rundir
+from ablate.report.render import render_report
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--spec", required=True, help="results/plan/report.json: what the report holds, by path")
+parser.add_argument("--out", required=True)
+args = parser.parse_args()
+render_report(rundir.read_json(args.spec), Path(args.out))

@@ -1,0 +1,27 @@
+"""Rule train (train.smk): train or resume one run into its run directory. The options after --log override
+results/runtime.json, for running a train job by hand."""
+
+import argparse
+
+from ablate.errors import one_message
+from ablate.training.job import train_job
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--run-config", required=True, help="results/plan/runs/<run>.json")
+parser.add_argument("--run-dir", required=True)
+parser.add_argument("--runtime", help="results/runtime.json: device, compile, eval_batch_size, data_root, GPUs")
+parser.add_argument("--threads", type=int)
+parser.add_argument("--log", help="append one line per epoch here and print it to stdout (else to stderr)")
+parser.add_argument("--device", help="auto, cpu, cuda or mps")
+parser.add_argument("--compile", action="store_true", default=None)
+parser.add_argument("--eval-batch-size", type=int)
+parser.add_argument("--data-root")
+args = parser.parse_args()
+overrides = {
+    "device": args.device,
+    "compile": args.compile,
+    "eval_batch_size": args.eval_batch_size,
+    "data_root": args.data_root,
+}
+with one_message():
+    train_job(args.run_config, args.run_dir, args.runtime, args.threads, args.log, overrides)
