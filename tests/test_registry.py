@@ -22,7 +22,7 @@ from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder
 
-from conftest import copy_workflow, snakemake, synthetic_config
+from conftest import REPO, copy_workflow, snakemake, synthetic_config
 
 FIGURE_NUMBER = re.compile(r"(Figure|Extra) \d+")
 
@@ -83,6 +83,18 @@ def test_models_are_complete():
         assert len(model.footprint) == 3 and all(isinstance(n, int) and n > 0 for n in model.footprint), name
         assert 0 <= model.dropout < 1, name
     assert registry.family("resnet") == ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+
+def test_datasets_are_complete():
+    """The plan, the data check, the banner and the loaders go by a dataset's entry, never by its name."""
+    assert {entry.source for entry in registry.DATASETS.values()} <= {"download", "folder", "generated"}
+    assert [name for name, entry in registry.DATASETS.items() if entry.study] == ["cifar10"]
+    for entry in registry.DATASETS.values():
+        assert entry.description, entry.name
+        assert bool(entry.archive and entry.extracted) == (entry.source == "download"), entry.name
+    sources = (REPO / "src/ablate").rglob("*.py")
+    named = [path.name for path in sources if re.search(r"== \"(cifar10|image_folder|synthetic)\"", path.read_text())]
+    assert not named, f"branching on a dataset's name in {named}"
 
 
 def test_components_build_with_the_keys_they_declare():

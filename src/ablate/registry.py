@@ -39,6 +39,14 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Dataset(Entry):
+    source: str = ""  # download, folder or generated (registry.yaml)
+    archive: str = ""
+    extracted: str = ""
+    study: bool = False
+
+
+@dataclass(frozen=True)
 class Model(Entry):
     family: str = ""
     footprint: tuple[int, int, int] = (0, 0, 0)
@@ -81,7 +89,7 @@ with REGISTRY_PATH.open() as _handle:
     _DATA = yaml.safe_load(_handle)
 
 MODELS: dict[str, Model] = entries(Model, _DATA["models"])
-DATASETS: dict[str, Entry] = entries(Entry, _DATA["datasets"])
+DATASETS: dict[str, Dataset] = entries(Dataset, _DATA["datasets"])
 LOSSES: dict[str, Entry] = entries(Entry, _DATA["losses"])
 ACTIVATIONS: dict[str, Entry] = entries(Entry, _DATA["activations"])
 INITS: dict[str, Entry] = entries(Entry, _DATA["inits"])

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ablate import registry
 from ablate.errors import DataUnavailable
 
-CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_ARCHIVE = registry.DATASETS["cifar10"].archive  # cifar-10-python.tar.gz
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SIZE = 32
 
@@ -66,15 +67,7 @@ def load_dataset(
     identity: Mapping, root: str | Path, download: bool = False, device: torch.device | str = "cpu"
 ) -> Dataset:
     """The dataset a run's config names (config["dataset"] of a resolved run), on `device`."""
-    name = identity["name"]
-    if name == "synthetic":
-        data = synthetic(identity["train_samples"], identity["test_samples"], identity["seed"])
-    elif name == "cifar10":
-        data = cifar10(root, download)
-    elif name == "image_folder":
-        data = image_folder(root)
-    else:
-        raise ValueError(f"unknown dataset {name!r}")
+    data = registry.DATASETS[identity["name"]].load()(identity, root, download)
     # one draw per config (subset_seed), the same for every run of it; synthetic data is generated at size
     generator = torch.Generator().manual_seed(identity.get("subset_seed", 0))
     return Dataset(
@@ -82,6 +75,19 @@ def load_dataset(
         data.test.sample(identity["test_samples"], generator).to(device),
         data.classes,
     )
+
+
+# the registry's loaders: (identity, root, download) -> every image of both splits
+def load_cifar10(identity: Mapping, root: str | Path, download: bool) -> Dataset:
+    return cifar10(root, download)
+
+
+def load_image_folder(identity: Mapping, root: str | Path, download: bool) -> Dataset:
+    return image_folder(root)
+
+
+def load_synthetic(identity: Mapping, root: str | Path, download: bool) -> Dataset:
+    return synthetic(identity["train_samples"], identity["test_samples"], identity["seed"])
 
 
 def cifar10(root: str | Path, download: bool = False) -> Dataset:
@@ -171,17 +177,17 @@ def prepare(identity: Mapping, root: str | Path, download: bool, manifest: Path)
     """
     import json
 
-    name = identity["name"]
-    if name == "synthetic":
+    entry = registry.DATASETS[identity["name"]]
+    if entry.source == "generated":  # nothing to check: made at the configured size when a run starts
         sizes = {"train": identity["train_samples"], "test": identity["test_samples"]}
         classes: tuple[str, ...] = tuple(f"class{c}" for c in range(10))
-    elif name == "cifar10":
-        dataset = cifar10(root, download)
-        sizes, classes = {"train": len(dataset.train), "test": len(dataset.test)}, dataset.classes
-    else:
+    elif entry.source == "folder":  # counted, not decoded: a large folder is decoded by each run only
         folders = _image_folders(root)
         sizes = {split: len(folder.samples) for split, folder in folders.items()}
         classes = tuple(folders["train"].classes)
+    else:
+        dataset = entry.load()(identity, root, download)
+        sizes, classes = {"train": len(dataset.train), "test": len(dataset.test)}, dataset.classes
     used = {split: min(sizes[split], identity[f"{split}_samples"] or sizes[split]) for split in sizes}
     description = {"identity": dict(identity), "classes": list(classes), "available": sizes, "used": used}
     manifest.parent.mkdir(parents=True, exist_ok=True)

@@ -261,18 +261,18 @@ def read_config_files(paths: Iterable[str | Path]) -> dict:
 def check_dataset_root(dataset: Mapping) -> None:
     """Stop before any job runs when the data cannot be where the config says."""
     root = Path(dataset["root"])
-    name = dataset["name"]
-    if name == "image_folder":
+    entry = registry.DATASETS[dataset["name"]]
+    if entry.source == "folder":
         missing = [split for split in ("train", "test") if not (root / split).is_dir()]
         if missing:
             raise ConfigError(
                 f"config error at dataset.root: image_folder root {str(root)!r} has no "
                 f"{' and '.join(missing)} folder (expected {root}/train/<class>/* and {root}/test/<class>/*)"
             )
-    elif name == "cifar10" and not dataset["download"] and not (root / "cifar-10-batches-py").is_dir():
+    elif entry.source == "download" and not dataset["download"] and not (root / entry.extracted).is_dir():
         raise ConfigError(
-            f"config error at dataset.root: {str(root)!r} holds no cifar-10-batches-py and "
-            "dataset.download is false; set download: true or extract cifar-10-python.tar.gz there"
+            f"config error at dataset.root: {str(root)!r} holds no {entry.extracted} and "
+            f"dataset.download is false; set download: true or extract {entry.archive} there"
         )
 
 

@@ -106,15 +106,15 @@ def config_hash(data: Any, length: int = 10) -> str:
 
 def dataset_identity(dataset: Mapping) -> dict:
     """What about the data changes results; root and download do not."""
-    name = dataset["name"]
-    ident = dataset["id"] or (Path(dataset["root"]).resolve().name if name == "image_folder" else name)
+    name, source = dataset["name"], registry.DATASETS[dataset["name"]].source
+    ident = dataset["id"] or (Path(dataset["root"]).resolve().name if source == "folder" else name)
     identity = {
         "name": name,
         "id": ident,
         "train_samples": dataset["train_samples"],
         "test_samples": dataset["test_samples"],
     }
-    if name == "synthetic":
+    if source == "generated":
         identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
     elif dataset["train_samples"] or dataset["test_samples"]:
         identity["subset_seed"] = dataset["subset_seed"]  # which images a subset holds

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ablate import registry
 from ablate.plan.runs import SYNTHETIC_SIZES, dataset_identity, make_plan
 from ablate.report.text import TEXT
 
@@ -42,11 +43,12 @@ def departures_from_study(config: Mapping, runs: Iterable[Mapping] | None = None
     dataset = config["dataset"]
     train, test = dataset.get("train_samples"), dataset.get("test_samples")
     departures = []
-    if dataset["name"] == "synthetic":
+    entry = registry.DATASETS[dataset["name"]]
+    if entry.source == "generated":
         train, test = train or SYNTHETIC_SIZES["train_samples"], test or SYNTHETIC_SIZES["test_samples"]
         departures.append(phrases["synthetic"].format(train=_number(train), test=_number(test)))
     else:
-        if dataset["name"] != "cifar10":
+        if not entry.study:
             # the folder's name (its identity), not its path: moving the data changes no report
             departures.append(phrases["folder"].format(folder=dataset_identity(dataset)["id"]))
         if train or test:
