@@ -42,7 +42,7 @@ from ablate.plan.config import read_config_files, validated  # noqa: E402
 from ablate.plan.runs import make_plan  # noqa: E402
 from ablate.training import components  # noqa: E402
 from ablate.training.device import cpu_name  # noqa: E402
-from ablate.training.gpus import GpuPool, GpuPoolError, detect_pool, train_memory_mb  # noqa: E402
+from ablate.training.gpus import GpuPool, GpuPoolError, detect_pool  # noqa: E402
 from ablate.training.models import build_model  # noqa: E402
 from ablate.training.trainer import Runtime, Trainer  # noqa: E402
 
@@ -291,7 +291,7 @@ def projection_section(plan, measured: dict, speed: Callable[[int], float], args
     rows = [["one run at a time", 1, 1, sum(solo) / 60]]
     for per_gpu in dict.fromkeys((1, args.jobs_per_gpu)):
         pool = GpuPool(tuple(range(gpus)), memory_mb, per_gpu)
-        jobs = [(seconds, pool.slots_for(train_memory_mb(run))) for seconds, run in zip(solo, runs, strict=True)]
+        jobs = [(seconds, pool.slots_for_run(run)) for seconds, run in zip(solo, runs, strict=True)]
         rows.append([f"workflow, jobs_per_gpu {per_gpu}", gpus, per_gpu, simulate(jobs, pool, speed) / 60])
     subset = "" if len(runs) == len(plan.runs) else ", only those of the measured pairs (--quick)"
     notes = [

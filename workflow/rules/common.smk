@@ -8,6 +8,7 @@ from ablate import rundir
 from ablate.plan.config import ordered_like, read_config_files, validated
 from ablate.plan.layout import (
     ARCHITECTURE,
+    DATASET_DESCRIPTION,
     DATASET_IDENTITY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
@@ -30,7 +31,7 @@ from ablate.plan.layout import (
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
 from ablate.rundir import RUNS_DIR
 from ablate.training.device import uses_cuda
-from ablate.training.gpus import NoGpu, detect_pool, shard_pool, train_memory_mb
+from ablate.training.gpus import NoGpu, detect_pool, shard_pool
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
 # the order of the workflow's config file, then the --configfile files (see ordered_like), whatever order
@@ -43,7 +44,7 @@ config.update(_merged)
 PLAN = make_plan(config)
 DATASET = dataset_identity(config["dataset"])
 DATASET_NAME = f"{DATASET['name']}-{config_hash(DATASET)}"  # named by its identity: never rewritten
-DATASET_MANIFEST = f"results/data/{DATASET_NAME}.json"
+DATASET_MANIFEST = DATASET_DESCRIPTION.format(dataset=DATASET_NAME)
 SPEC = report_spec(PLAN, config)
 INTERPRET = interprets(PLAN)
 
@@ -83,7 +84,7 @@ TRAIN_GPUS = 1 if ON_GPU and SHARDED_GPU is None else 0
 def train_slots(pool, wildcards):
     """Slots of one GPU (shards on SLURM) that a train job holds: more than one where its memory needs them."""
     run = PLAN.runs[wildcards.run].config
-    return pool.slots_for(train_memory_mb(run, _execution["eval_batch_size"])) if pool is not None else 0
+    return pool.slots_for_run(run, _execution["eval_batch_size"]) if pool is not None else 0
 
 
 def train_gres(wildcards):

@@ -19,6 +19,7 @@ from ablate.plan.scope import departures_from_study
 # the plan as files (workflow/rules/plan.smk)
 RUN_CONFIG = "results/plan/runs/{run}.json"
 DATASET_IDENTITY = "results/plan/data/{dataset}.json"
+DATASET_DESCRIPTION = "results/data/{dataset}.json"  # the data job's manifest: what it found
 REPORT_SPEC = "results/plan/report.json"
 RUNTIME_SETTINGS = "results/runtime.json"
 # per study

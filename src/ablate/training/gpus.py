@@ -70,6 +70,11 @@ class GpuPool:
             )
         return max(1, min(self.jobs_per_gpu, math.ceil(memory_mb / self.slot_mb)))
 
+    def slots_for_run(self, run: Mapping, eval_batch_size: int = 1000) -> int:
+        """The slots a train job of the resolved run config `run` takes: the same at parse time (its Snakemake
+        resource) and when the job claims them."""
+        return self.slots_for(train_memory_mb(run, eval_batch_size))
+
     def to_json(self) -> dict:
         return {**asdict(self), "indices": list(self.indices)}
 
@@ -226,7 +231,7 @@ def pinned(
     if pool is None:
         yield None
         return
-    need = pool.slots_for(train_memory_mb(run, eval_batch_size))
+    need = pool.slots_for_run(run, eval_batch_size)
     with claim(pool, need, lock_dir, log) as taken:
         if not pool.simulated:
             os.environ["CUDA_VISIBLE_DEVICES"] = str(taken.gpu)  # before the first CUDA call of the process
