@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # bench/gpu.py --quick trains in subprocesses
+
 REPO = Path(__file__).resolve().parents[1]
 
 

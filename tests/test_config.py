@@ -78,6 +78,7 @@ BAD_CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
 def test_bad_config_stops_snakemake_before_any_job(case, workflow_dir):
     overrides, key, detail = BAD_CONFIGS[case]
@@ -231,6 +232,7 @@ def test_nested_config_values_from_the_command_line_take_their_schema_types():
         validated({"execution": {"jobs_per_gpu": "three"}}, check_paths=False)
 
 
+@pytest.mark.slow
 def test_snakemake_takes_1e_minus_3_as_a_number(workflow_dir):
     (workflow_dir / "lr.yaml").write_text("studies:\n  loss: {optimizer: {lr: 1e-3}}\n")
     result = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/smoke.yaml", "lr.yaml", timeout=120)
@@ -238,6 +240,7 @@ def test_snakemake_takes_1e_minus_3_as_a_number(workflow_dir):
     assert '"lr":0.001' in result.stdout or "lr" in result.stdout
 
 
+@pytest.mark.slow
 def test_variant_order_is_the_base_configs_whatever_an_extra_configfile_overrides(workflow_dir):
     """Snakemake merges the base config into the extra files, so an overridden variant would come first."""
     (workflow_dir / "extra.yaml").write_text("studies:\n  dropout:\n    variants:\n      p0.5: {dropout: 0.3}\n")

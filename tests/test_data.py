@@ -71,6 +71,7 @@ def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_pa
     assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
 
 
+@pytest.mark.slow
 def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
     from ablate.training.trainer import Runtime, train_run
 
@@ -226,6 +227,7 @@ def test_synthetic_classes_are_balanced():
     assert torch.bincount(generated.test.labels).tolist() == [5] * 10
 
 
+@pytest.mark.slow
 def test_a_failing_data_job_shows_its_reason_in_the_terminal(workflow_dir):
     """Without a profile (no --show-failed-logs), the reason reaches snakemake's output, not only the log."""
     from PIL import Image

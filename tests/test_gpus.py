@@ -107,6 +107,7 @@ def busiest(intervals: list[tuple[float, float, int]]) -> int:
     return most
 
 
+@pytest.mark.slow
 def test_claims_between_processes_never_exceed_a_gpus_slots(tmp_path):
     """Ten processes (two needing both slots of a GPU) claim from two GPUs of two slots, all at once."""
     needs = [1, 1, 2, 1, 1, 1, 2, 1, 1, 1]
@@ -125,6 +126,7 @@ def test_claims_between_processes_never_exceed_a_gpus_slots(tmp_path):
     assert busiest([i for intervals in by_gpu.values() for i in intervals]) > 2  # they did run side by side
 
 
+@pytest.mark.slow
 def test_a_claim_waits_and_frees_its_slots(tmp_path):
     pool = GpuPool((0,), 1000, 2)
     lines: list[str] = []
@@ -198,6 +200,7 @@ def test_the_workflow_packs_train_jobs_onto_simulated_gpus(workflow_dir, monkeyp
     assert 1 < busiest(everything) <= gpus * per_gpu
 
 
+@pytest.mark.slow
 def test_without_a_visible_gpu_auto_trains_on_the_cpu_and_cuda_says_why_not(workflow_dir, monkeypatch):
     (workflow_dir / "gpus.yaml").write_text(yaml.safe_dump(GPU_STUDY))
     monkeypatch.setenv("ABLATE_SIMULATED_GPUS", "0")  # a driver, but no GPU to use

@@ -23,6 +23,8 @@ from ablate.training.trainer import Runtime, train_run
 
 from conftest import synthetic_config
 
+pytestmark = pytest.mark.slow  # every test reads a run trained by the module's fixture
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:

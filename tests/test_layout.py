@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from conftest import REPO, job_counts, snakemake
 
 RULE_FILES = sorted((REPO / "workflow/rules").glob("*.smk"))
@@ -36,6 +38,7 @@ def test_no_module_is_over_300_lines():
     assert not long
 
 
+@pytest.mark.slow
 def test_no_json_on_any_command_line(workflow_dir):
     """The full study's dry run prints every job's shell command: none carries a JSON document."""
     result = snakemake(workflow_dir, "-n", "-p", "--cores", "all", timeout=120)

@@ -166,6 +166,7 @@ def test_grid_variant_names():
     assert variant_name({"optimizer.betas": [0.9, 0.99]}) == "betas0.9_0.99"
 
 
+@pytest.mark.slow
 def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workflow_dir):
     printed = subprocess.run(
         [sys.executable, "-m", "ablate", "plan"], cwd=REPO, capture_output=True, text=True, check=True

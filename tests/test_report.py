@@ -25,6 +25,8 @@ from ablate.training.trainer import Runtime, train_run
 
 from conftest import REPO, synthetic_config
 
+pytestmark = pytest.mark.slow  # the report of two runs trained by the module's fixture, in headless Chromium
+
 HOSTILE = '<script>window.__injected = 1</script> & "quoted"'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the original's numbers for study s (two in place in its section) and one for a study this report lacks

@@ -79,6 +79,7 @@ def test_smoke_config_gives_the_dropout_study_two_seeds():
     }
 
 
+@pytest.mark.slow
 def test_snakemake_points_the_report_at_the_studys_first_seed(workflow_dir):
     """common.smk's report_run: Table 1 from a study whose seeds do not include the top-level first seed."""
     extra = {"studies": {"batch_size": {"seeds": [7, 8]}}}

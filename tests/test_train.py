@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from ablate.plan.config import validated
@@ -30,6 +31,7 @@ def quiet(_: str) -> None:
     pass
 
 
+@pytest.mark.slow
 def test_a_run_writes_its_directory(tmp_path):
     config = run_config(epochs=2, augment=True, dropout=0.3)
     metrics = train_run(config, tmp_path, Runtime(threads=1), quiet)
@@ -46,6 +48,7 @@ def test_a_run_writes_its_directory(tmp_path):
     assert not (tmp_path / "checkpoint.pt").exists()
 
 
+@pytest.mark.slow
 def test_the_synthetic_data_is_learnable(tmp_path):
     metrics = train_run(run_config(epochs=4, width=1.0, optimizer={"lr": 0.05}), tmp_path, Runtime(threads=2), quiet)
     assert metrics["best_test_acc"] > 60  # ten classes: chance is 10%
@@ -62,6 +65,7 @@ def config_file(folder: Path, config: dict) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_a_diverging_run_is_a_result_not_a_crash(tmp_path):
     config = run_config(optimizer={"lr": 1.0e6})
     result = subprocess.run(
@@ -90,6 +94,7 @@ def _train_cli(run_dir: Path, config: dict, log: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_ends_with_the_same_numbers(tmp_path):
     # dropout and augmentation draw random numbers every step: resume must restore every generator
     config = run_config(
@@ -120,6 +125,7 @@ def test_killed_run_resumes_and_ends_with_the_same_numbers(tmp_path):
         assert torch.equal(tensor, torch.load(killed / "model.pt", weights_only=True)[key]), key
 
 
+@pytest.mark.slow
 def test_probes_do_not_change_the_trajectory(tmp_path):
     base = {"model": "vgg_a_bn_dropout", "epochs": 2, "augment": True, "optimizer": {"name": "adam", "lr": 0.001}}
     plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
