@@ -6,7 +6,7 @@
 2. the aggregate images/s of 1, 2, 4 and 8 train processes (ResNet-18, batch 128) started together on one GPU;
 3. the basic CNN at batch 4: ms per step and the implied seconds per 50,000-image epoch;
 4. the full study's projected wall time: one run at a time, and packed as the workflow packs train jobs
-   (ablate.training.gpus slots), each job slowed by the sharing measured in 2.
+   (ablate.execution.pool slots), each job slowed by the sharing measured in 2.
 Ends with the same tables as markdown, for bench/RESULTS.md.
 
     python bench/gpu.py                            # on a CUDA machine: a few minutes
@@ -38,11 +38,11 @@ from throughput import PILImages, ours, run_config, seed_loop  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 from torchvision import transforms  # noqa: E402
 
+from ablate.execution.machine import cpu_name  # noqa: E402
+from ablate.execution.pool import GpuPool, GpuPoolError, detect_pool  # noqa: E402
 from ablate.plan.config import read_config_files, validated  # noqa: E402
 from ablate.plan.runs import make_plan  # noqa: E402
 from ablate.training import components  # noqa: E402
-from ablate.training.device import cpu_name  # noqa: E402
-from ablate.training.gpus import GpuPool, GpuPoolError, detect_pool  # noqa: E402
 from ablate.training.models import build_model  # noqa: E402
 from ablate.training.trainer import Runtime, Trainer  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""GPUs as slots (ablate.training.gpus): detection, the memory estimate, claims between processes, and the workflow
+"""GPUs as slots (ablate.execution): detection, the memory estimate, claims between processes, and the workflow
 running train jobs on simulated GPUs (ABLATE_SIMULATED_GPUS: the jobs claim slots as on a GPU machine and
 train on the CPU)."""
 
@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 from ablate import registry
-from ablate.training.gpus import GpuPool, GpuPoolError, claim, detect_pool, train_memory_mb
+from ablate.execution.claims import claim
+from ablate.execution.memory import train_memory_mb
+from ablate.execution.pool import GpuPool, GpuPoolError, detect_pool
+from ablate.execution.slurm import GpuShards, gpu_shards
 
 from conftest import REPO, snakemake
 
@@ -50,6 +53,37 @@ def test_slots_follow_memory():
     assert small.slots_for(100) == 1
     with pytest.raises(GpuPoolError, match="more than one GPU's"):
         GpuPool((0,), 8_000, 4).slots_for(resnet152)
+
+
+def test_slurm_shards_follow_memory_as_slots_do():
+    run = {"model": "resnet152", "batch_size": 128}
+    memory = train_memory_mb(run)
+    assert GpuShards(24_000, 4).shards_for_run(run) == GpuPool((0,), 24_000, 4).slots_for_run(run) == 2
+    assert gpu_shards(4, 2 * memory + 100) == GpuShards(2 * memory + 100, 4)
+    assert gpu_shards(4, 2 * memory + 100).shards_for_run(run) == 2  # shards a little over half its memory
+    assert gpu_shards(4, 4 * memory).shards_for_run(run) == 1
+    with pytest.raises(GpuPoolError, match=r"needed with execution\.slurm_gpu_shards"):
+        gpu_shards(4, None)
+
+
+def test_execution_imports_neither_torch_nor_the_stages_it_serves():
+    """The workflow imports ablate.execution at parse time (no torch), and training imports it, not the reverse."""
+    modules = sorted(p.stem for p in (REPO / "src/ablate/execution").glob("*.py") if p.stem != "__init__")
+    assert {"machine", "memory", "pool", "claims", "slurm"} <= set(modules)
+    check = (
+        "import sys\n"
+        + "".join(f"import ablate.execution.{name}\n" for name in modules)
+        + "bad = sorted(m for m in sys.modules if m == 'torch' or m.startswith(('ablate.training', 'ablate.report', "
+        "'ablate.analysis', 'ablate.plan')))\n"
+        "assert not bad, bad\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for path in (REPO / "src/ablate/execution").glob("*.py"):  # not even inside a function
+        assert not re.search(r"^\s*(from|import) ablate\.(training|report|analysis|plan)\b", path.read_text(), re.M), (
+            path
+        )
 
 
 def fake_nvidia_smi(tmp_path: Path) -> dict[str, str]:
@@ -87,7 +121,8 @@ def test_detection_reads_nvidia_smi_and_honours_cuda_visible_devices(tmp_path, m
 CLAIMANT = textwrap.dedent(
     """
     import sys, time
-    from ablate.training.gpus import GpuPool, claim
+    from ablate.execution.claims import claim
+    from ablate.execution.pool import GpuPool
     pool = GpuPool((0, 1), 8000, 2)
     with claim(pool, int(sys.argv[2]), sys.argv[1], log=lambda line: None, poll=0.05) as taken:
         start = time.time()

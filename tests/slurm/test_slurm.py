@@ -27,9 +27,9 @@ import pytest
 import yaml
 from interrupt import RESULT_COLUMNS, RESUME, history, kill_group, resume_run_dir, start, wait_for_file
 
+from ablate.execution.memory import train_memory_mb
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
-from ablate.training.gpus import train_memory_mb
 
 from conftest import REPO, copy_workflow, tool_env
 

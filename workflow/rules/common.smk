@@ -5,7 +5,6 @@ from functools import partial
 from pathlib import Path
 
 from ablate import rundir
-from ablate.plan.config import ordered_like, read_config_files, validated
 from ablate.analysis.layout import (
     ARCHITECTURE,
     ENVELOPE_FIGURE,
@@ -19,12 +18,14 @@ from ablate.analysis.layout import (
 )
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_MANIFEST
+from ablate.execution.machine import uses_cuda
+from ablate.execution.pool import NoGpu, detect_pool
+from ablate.execution.slurm import gpu_shards
+from ablate.plan.config import ordered_like, read_config_files, validated
 from ablate.plan.layout import DATASET_IDENTITY, RUN_CONFIG, RUNTIME_SETTINGS, STUDY_RUNS, write_members
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
 from ablate.report.spec import REPORT, REPORT_SPEC, report_spec, spec_paths
 from ablate.rundir import RUNS_DIR, TRAIN_BENCHMARK
-from ablate.training.device import uses_cuda
-from ablate.training.gpus import NoGpu, detect_pool, shard_pool
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
 # the order of the workflow's config file, then the --configfile files (see ordered_like), whatever order
@@ -47,13 +48,27 @@ wildcard_constraints:
     probe=r"[a-z_]+",
 
 
+def on_cluster(workflow) -> bool:
+    """Whether train jobs run where a scheduler hands out the GPUs (a SLURM job takes the GPU it was given),
+    not on this machine's pool of GPU slots.
+
+    The one place that reads Snakemake's internals, checked against Snakemake 9.27.1. Both are properties of
+    snakemake.workflow.Workflow without an underscore, but not documented API:
+    - `workflow.nodes` is `global_resources["_nodes"]`, set from --jobs. A local run without --cores takes
+      --jobs as its --cores and leaves it unset, so it is set for a non-local executor (--executor slurm),
+      and also for a local run given both --cores and --jobs, or a dry run given --jobs.
+    - `workflow.remote_exec`: true inside a job that an executor started elsewhere (a cluster node).
+    """
+    return workflow.nodes is not None or workflow.remote_exec
+
+
 # GPUs. On a cluster (SLURM) every train job asks the scheduler for one GPU (`gpu=1`, sbatch --gpus=1), or
-# for the GPU shards its memory needs (execution.slurm_gpu_shards). Locally the GPUs are a pool of slots,
-# jobs_per_gpu per GPU: Snakemake runs train jobs while their slots fit in the global resource `gpu_slots`,
-# and each job locks its slots of one GPU when it starts (ablate.training.gpus). Jobs on cluster nodes (remote
-# execution) take the GPU their scheduler gave them.
+# for the GPU shards its memory needs (execution.slurm_gpu_shards, ablate.execution.slurm). Locally the GPUs
+# are a pool of slots, jobs_per_gpu per GPU (ablate.execution.pool): Snakemake runs train jobs while their
+# slots fit in the global resource `gpu_slots`, and each job locks its slots of one GPU when it starts
+# (ablate.execution.claims).
 _execution = config["execution"]
-ON_CLUSTER = workflow.global_resources["_nodes"].value is not None or workflow.remote_exec
+ON_CLUSTER = on_cluster(workflow)
 ON_GPU = uses_cuda(_execution["device"])
 GPU_POOL = None
 if ON_GPU and not ON_CLUSTER:
@@ -66,7 +81,7 @@ if ON_GPU and not ON_CLUSTER:
 if GPU_POOL is not None and "gpu_slots" not in workflow.global_resources:  # --resources gpu_slots=N wins
     workflow.register_resource("gpu_slots", GPU_POOL.slots)
 SHARDED_GPU = (
-    shard_pool(_execution["slurm_gpu_shards"], _execution["gpu_memory_mb"])
+    gpu_shards(_execution["slurm_gpu_shards"], _execution["gpu_memory_mb"])
     if ON_GPU and ON_CLUSTER and _execution["slurm_gpu_shards"]
     else None
 )
@@ -74,13 +89,16 @@ TRAIN_GPUS = 1 if ON_GPU and SHARDED_GPU is None else 0
 
 
 def train_slots(pool, wildcards):
-    """Slots of one GPU (shards on SLURM) that a train job holds: more than one where its memory needs them."""
+    """Slots of one GPU of the local pool that a train job holds: more than one where its memory needs them."""
     run = PLAN.runs[wildcards.run].config
     return pool.slots_for_run(run, _execution["eval_batch_size"]) if pool is not None else 0
 
 
 def train_gres(wildcards):
-    return f"shard:{train_slots(SHARDED_GPU, wildcards)}" if SHARDED_GPU is not None else ""
+    """The GPU shards a train job asks SLURM for (execution.slurm_gpu_shards): as many as its memory needs."""
+    if SHARDED_GPU is None:
+        return ""
+    return f"shard:{SHARDED_GPU.shards_for_run(PLAN.runs[wildcards.run].config, _execution['eval_batch_size'])}"
 
 
 # where and how runs execute: read by train jobs, never part of their identity

@@ -1,43 +1,14 @@
-"""Where a run executes and how its arithmetic is done: the machine's facts (read at parse time, so this
-module imports torch only inside the functions that need it), the device, and the precision policy."""
+"""How a run's arithmetic is done: the device it trains on and the precision policy. torch is imported only
+inside the functions. The machine's facts (is there a GPU, which, the CPU's name) are ablate.execution.machine's:
+the workflow reads them at parse time."""
 
 from __future__ import annotations
 
-import os
-import platform
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
-
-NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
-# "G" or "GxMEM_MB": pretend the machine has G GPUs of MEM_MB each (default 80,000). Train jobs then claim
-# slots as on a GPU machine (ablate.training.gpus) but train on the CPU: for testing the scheduling on
-# machines without GPUs.
-SIMULATED_GPUS = "ABLATE_SIMULATED_GPUS"
-
-
-def cuda_present() -> bool:
-    """True where an NVIDIA driver is loaded (or nvidia-smi exists); torch.cuda would say the same, slower."""
-    return NVIDIA_DRIVER.exists() or shutil.which("nvidia-smi") is not None
-
-
-def uses_cuda(device: str) -> bool:
-    """Whether train jobs with execution.device `device` will hold a GPU (and GPU slots, see ablate.training.gpus)."""
-    return device == "cuda" or (device == "auto" and (cuda_present() or bool(os.environ.get(SIMULATED_GPUS))))
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else the machine type: for the provenance of timings."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ablate import rundir
-from ablate.training.gpus import GpuPool, pinned
+from ablate.execution.claims import pinned
+from ablate.execution.pool import GpuPool
 
 
 def train_job(

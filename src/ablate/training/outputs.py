@@ -13,7 +13,8 @@ from torch import nn
 
 from ablate import rundir
 from ablate.durations import format_duration
-from ablate.training.device import Precision, cpu_name
+from ablate.execution.machine import cpu_name
+from ablate.training.device import Precision
 from ablate.training.models import parameter_count
 
 HISTORY_COLUMNS = (

@@ -36,7 +36,9 @@ class Runtime:
     compile: bool = False
     eval_batch_size: int = 1000
     data_root: str = "resources/data"
-    gpu_slot: str | None = None  # "GPU g, k of K slots" where the run holds slots of a GPU pool (ablate.training.gpus)
+    gpu_slot: str | None = (
+        None  # "GPU g, k of K slots" where the run holds slots of a GPU pool (ablate.execution.claims)
+    )
 
 
 class Trainer:
