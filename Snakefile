@@ -24,7 +24,6 @@ envvars:
     "ABLATE_SCRIPTS",
 
 
-
 configfile: "config/config.yaml"
 
 
@@ -42,6 +41,6 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         REPORT,
-    default_target: True

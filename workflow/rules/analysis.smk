@@ -38,12 +38,12 @@ rule study_curves:
             subcategory="{study}",
             labels={"study": "{study}", "figure": "curves"},
         ),
-    params:
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/study_curves/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/study_curves.py" --runs {input.runs} '
         "--files {input.configs} {input.histories} {input.metrics} --title {params.title:q} --out {output} "
@@ -66,14 +66,14 @@ rule probe_envelope:
             subcategory="{study}",
             labels={"study": "{study}", "probe": "{probe}"},
         ),
-    params:
-        group_by=config["analysis"]["group_by"],
-        smoothing=config["analysis"]["smoothing"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/probe_envelope/{study}-{probe}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        smoothing=config["analysis"]["smoothing"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/probe_envelope.py" --runs {input.runs} '
         "--files {input.configs} {input.steps} {input.metrics} --probe {wildcards.probe} "

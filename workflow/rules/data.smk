@@ -10,13 +10,13 @@ rule dataset:
         ancient(DATASET_IDENTITY.format(dataset=DATASET_NAME)),
     output:
         DATASET_FILE,
-    params:
-        root=config["dataset"]["root"],
-        download="--download" if config["dataset"]["download"] else "",
     log:
         "results/logs/dataset.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        root=config["dataset"]["root"],
+        download="--download" if config["dataset"]["download"] else "",
     shell:
         'python "$ABLATE_SCRIPTS/dataset.py" --identity {input} --root {params.root:q} {params.download} '
         "--out {output} 2>&1 | tee {log}"

@@ -8,12 +8,12 @@ if PLAN.interprets:
     rule architecture:
         output:
             report(ARCHITECTURE, caption="../report/architecture.rst", category="1. Tables"),
-        params:
-            width=PLAN.runs[Path(FEATURE_MAPS_RUN).name].config["width"],
         log:
             "results/logs/architecture.log",
         conda:
             "../envs/ablate.yaml"
+        params:
+            width=PLAN.runs[Path(FEATURE_MAPS_RUN).name].config["width"],
         shell:
             'python "$ABLATE_SCRIPTS/architecture.py" --width {params.width} --out {output} > {log} 2>&1'
 
@@ -22,12 +22,12 @@ if PLAN.interprets:
             run_files(FILTERS_RUN, rundir.CONFIG, rundir.MODEL, rundir.METRICS),
         output:
             report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
-        params:
-            run_dir=lambda wc, input: os.path.dirname(input[0]),
         log:
             "results/logs/filters.log",
         conda:
             "../envs/ablate.yaml"
+        params:
+            run_dir=lambda wc, input: os.path.dirname(input[0]),
         shell:
             'python "$ABLATE_SCRIPTS/filters.py" --run-dir {params.run_dir} --out {output} > {log} 2>&1'
 
@@ -37,14 +37,14 @@ if PLAN.interprets:
             runtime=ancient(RUNTIME_SETTINGS),
         output:
             report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
-        params:
-            run_dir=lambda wc, input: os.path.dirname(input.run[0]),
-            stage=config["report"]["feature_maps"]["stage"],
-            image=config["report"]["feature_maps"]["image"],
         log:
             "results/logs/feature_maps.log",
         conda:
             "../envs/ablate.yaml"
+        params:
+            run_dir=lambda wc, input: os.path.dirname(input.run[0]),
+            stage=config["report"]["feature_maps"]["stage"],
+            image=config["report"]["feature_maps"]["image"],
         shell:
             'python "$ABLATE_SCRIPTS/feature_maps.py" --run-dir {params.run_dir} --runtime {input.runtime} '
             "--stage {params.stage} --image {params.image} --out {output} > {log} 2>&1"

@@ -33,10 +33,10 @@ rule dataset_identity:
 rule runtime:
     output:
         RUNTIME_SETTINGS,
-    params:
-        settings=RUNTIME,
     log:
         "results/logs/plan/runtime.log",
+    params:
+        settings=RUNTIME,
     run:
         rundir.write_json(output[0], params.settings)
 
@@ -45,9 +45,9 @@ rule runtime:
 rule study_runs:
     output:
         STUDY_RUNS,
-    params:
-        members=lambda wc: [m.row() for m in PLAN.studies[wc.study].members],
     log:
         "results/logs/plan/{study}-runs.log",
+    params:
+        members=lambda wc: [m.row() for m in PLAN.studies[wc.study].members],
     run:
         write_members(params.members, output[0])

@@ -11,10 +11,10 @@ localrules:
 rule report_spec:
     output:
         REPORT_SPEC,
-    params:
-        spec_hash=config_hash(SPEC),
     log:
         "results/logs/report/spec.log",
+    params:
+        spec_hash=config_hash(SPEC),
     run:
         rundir.write_json(output[0], SPEC)
 

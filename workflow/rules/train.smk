@@ -16,19 +16,19 @@ rule train:
         run_config=ancient(RUN_CONFIG),
     output:
         **{key: f"{RUNS_DIR}/{{run}}/{name}" for key, name in rundir.OUTPUTS.items()},
-    params:
-        run_dir=lambda wc, output: os.path.dirname(output.metrics),
     log:
         "results/logs/train/{run}.log",
     benchmark:
         TRAIN_BENCHMARK
+    conda:
+        "../envs/ablate.yaml"
     threads: config["execution"]["train_threads"]
     resources:
         gpu=TRAIN_GPUS,
         gpu_slots=partial(train_slots, GPU_POOL),
         gres=train_gres,
-    conda:
-        "../envs/ablate.yaml"
+    params:
+        run_dir=lambda wc, output: os.path.dirname(output.metrics),
     shell:
         'python "$ABLATE_SCRIPTS/train.py" --run-config {input.run_config} --run-dir {params.run_dir} '
         "--runtime {input.runtime} --threads {threads} --log {log} 2>> {log}"
