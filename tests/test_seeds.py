@@ -13,7 +13,7 @@ import yaml
 
 from ablate.analysis.figures import study_curves
 from ablate.analysis.members import StudyRuns
-from ablate.analysis.published import published_comparison, write_published
+from ablate.analysis.published import published_comparison, read_published, write_published
 from ablate.analysis.summary import study_summary, write_study_summary
 from ablate.errors import ConfigError
 from ablate.plan.config import read_config_files, validated
@@ -224,6 +224,30 @@ def test_published_divergence(runs_csv):
     assert (c["kind"], c["diverged"], c["n"], c["within"]) == ("diverged", 1, 2, "yes")
     assert (a["diverged"], a["n"], a["within"]) == (0, 3, "no")
     assert a_false["within"] == "yes"  # the original trained through, and so did our seeds
+
+
+def test_a_number_compared_with_two_recipes_gives_a_row_for_each_and_round_trips(runs_csv, tmp_path):
+    both = {
+        "section": "1.2",
+        "quantity": "final acc",
+        "source": "table 2",
+        "value": 60.0,
+        "compare": [
+            {"study": "s", "variant": "b", "metric": "final_test_acc", "recipe": "lr 0.01, implied"},
+            {"study": "s", "variant": "a", "metric": "final_test_acc", "recipe": "lr 0.001, the code's"},
+        ],
+    }
+    published = [entry("final_test_acc", 73.5), both, entry("diverged", True, variant="c")]
+    rows = published_comparison(published, {"s": StudyRuns.from_csv(runs_csv)})
+    plain, implied, code, diverged = rows
+    assert (plain["recipe"], plain["explains"]) == ("", False)
+    assert (implied["variant"], implied["recipe"], implied["explains"]) == ("b", "lr 0.01, implied", True)
+    assert (implied["within"], implied["difference"]) == ("n/a (1 seed)", pytest.approx(0.0))
+    assert (code["variant"], code["explains"], code["within"]) == ("a", False, "no")
+    (tmp_path / "published.yaml").write_text(yaml.safe_dump(published))
+    write_published(tmp_path / "published.yaml", [StudyRuns.from_csv(runs_csv)], tmp_path / "published.csv")
+    assert read_published(tmp_path / "published.csv") == rows
+    assert diverged["values"] == [False, True]
 
 
 def test_report_shows_mean_sd_and_the_spread_rule(runs_csv, tmp_path, monkeypatch):

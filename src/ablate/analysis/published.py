@@ -24,6 +24,8 @@ COLUMNS = (
     "study",
     "variant",
     "where",
+    "recipe",
+    "explains",
     "kind",
     "n",
     "values",
@@ -43,7 +45,14 @@ def compared_studies(published_yaml: str | Path | None) -> list[str]:
     if not published_yaml:
         return []
     entries = yaml.safe_load(Path(published_yaml).read_text()) or []
-    return list(dict.fromkeys(str(entry["compare"]["study"]) for entry in entries))
+    return list(dict.fromkeys(str(compare["study"]) for entry in entries for compare in comparisons(entry)))
+
+
+def comparisons(entry: Mapping) -> list[Mapping]:
+    """An entry's `compare`: one run of ours, or a list of them, the first being the one whose recipe explains
+    the published number (config/published.yaml)."""
+    compare = entry["compare"]
+    return list(compare) if isinstance(compare, list) else [compare]
 
 
 def reproduced_values(compare: Mapping, study: StudyRuns) -> list:
@@ -84,11 +93,14 @@ def published_comparison(published: Sequence[Mapping], studies: Mapping[str, Stu
     `within` is "yes" when ours has at least two seeds and the published (per-sample) value lies within two
     sample standard deviations of our mean, "no" when not, "n/a (1 seed)" with one seed. For `metric: diverged`
     (value true: the original saw non-finite losses) it is "yes" when at least one of our seeds did the same.
-    A study the config does not plan gives a row without numbers of ours.
+    A study the config does not plan gives a row without numbers of ours. An entry that compares with several
+    runs gives a row for each, `recipe` saying what each run's recipe is and `explains` marking the first, the
+    one whose recipe explains the published number.
     """
     rows = []
-    for entry in published:
-        compare = entry["compare"]
+    pairs = [(entry, index) for entry in published for index in range(len(comparisons(entry)))]
+    for entry, index in pairs:
+        compare, explains = comparisons(entry)[index], index == 0 and len(comparisons(entry)) > 1
         study = studies.get(compare["study"])
         values = reproduced_values(compare, study) if study is not None else []
         row = {
@@ -100,6 +112,8 @@ def published_comparison(published: Sequence[Mapping], studies: Mapping[str, Stu
             "variant": str(compare["variant"]),
             "where": f"{compare['study']}/{compare['variant']}"
             + (f" epoch {compare['epoch']}" if "epoch" in compare else ""),
+            "recipe": compare.get("recipe", ""),
+            "explains": explains,
             "n": len(values),
             "values": values,
         }
@@ -184,5 +198,6 @@ def read_published(path: Path) -> list[dict]:
             for key in FLOATS:
                 row[key] = float(row[key]) if row[key] else None
             row["within"] = row["within"] or None
+            row["explains"] = row["explains"] == "true"
             rows.append(row)
     return rows
