@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ablate.analysis.published import read_published
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
 
@@ -69,6 +70,11 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert not re.search(r'(src|href)="https?:', html), "the report must not load anything from the network"
     for study in plan.studies:
         assert (smoke / f"results/studies/{study}/curves.png").stat().st_size > 10_000
+    # published vs reproduced is the published rule's file, and the report renders that file
+    published = read_published(smoke / "results/tables/published.csv")
+    assert len(published) >= len(yaml.safe_load((smoke / "config/published.yaml").read_text()))
+    bs4 = next(row for row in published if row["where"] == "batch_size/bs4" and row["source"] == "text")
+    assert bs4["n"] == 1 and f"{bs4['reproduced']:.4g}" in html.split('id="published-table"')[1]
     batch = (smoke / "results/studies/batch_size/summary.csv").read_text().splitlines()
     assert batch[0].startswith("variant,model,parameters,epochs,batch_size") and len(batch) == 4
 
@@ -107,6 +113,7 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
             "report_spec": 1,
             "study_summary": 1,
             "study_curves": 1,
+            "published": 1,  # batch_size's numbers are among the published ones
             "report": 1,
             "all": 1,
         }
