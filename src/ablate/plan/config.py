@@ -259,21 +259,8 @@ def read_config_files(paths: Iterable[str | Path]) -> dict:
 
 
 def check_dataset_root(dataset: Mapping) -> None:
-    """Stop before any job runs when the data cannot be where the config says."""
-    root = Path(dataset["root"])
-    entry = registry.DATASETS[dataset["name"]]
-    if entry.source == "folder":
-        missing = [split for split in ("train", "test") if not (root / split).is_dir()]
-        if missing:
-            raise ConfigError(
-                f"config error at dataset.root: image_folder root {str(root)!r} has no "
-                f"{' and '.join(missing)} folder (expected {root}/train/<class>/* and {root}/test/<class>/*)"
-            )
-    elif entry.source == "download" and not dataset["download"] and not (root / entry.extracted).is_dir():
-        raise ConfigError(
-            f"config error at dataset.root: {str(root)!r} holds no {entry.extracted} and "
-            f"dataset.download is false; set download: true or extract {entry.archive} there"
-        )
+    """Stop before any job runs when the data cannot be where the config says (its source's check)."""
+    registry.DATASETS[dataset["name"]].source.check(dataset)
 
 
 def validated(raw: Mapping, check_paths: bool = True) -> dict:
