@@ -24,6 +24,15 @@ envvars:
     "ABLATE_SCRIPTS",
 
 
+# Snakemake's own reader of config files names neither the file nor the line of a YAML syntax error; ours
+# does (file:line:column). It can check the workflow's config file only: Snakemake reads the --configfile files
+# before this file runs (README, "The config model: studies expand into runs": how to check one).
+from ablate.plan.config import read_yaml
+
+if os.path.exists("config/config.yaml"):
+    read_yaml("config/config.yaml")
+
+
 configfile: "config/config.yaml"
 
 

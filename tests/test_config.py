@@ -45,6 +45,11 @@ BAD_CONFIGS = {
         "studies.dropout.variants",
         "..",
     ),
+    "variant that is not a mapping": (
+        {"studies": {"batch_size": {"variants": {"bs256": 3}}}},
+        "studies.batch_size.variants.bs256",
+        "3 is not a variant: give a mapping of run keys (e.g. {batch_size: 256}) or null to remove the variant",
+    ),
     "study name with a slash": ({"studies": {"x/y": {"variants": {"a": {}}}}}, "studies", "x/y"),
     "missing dataset root": (
         {"dataset": {"name": "image_folder", "root": "no/such/folder"}},
@@ -155,6 +160,100 @@ def test_a_later_config_file_removes_a_study_with_null():
     )
     plan = make_plan(validated(reduced, check_paths=False))
     assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3 * 3  # 3 variants, 3 seeds
+
+
+def test_a_later_config_file_removes_a_variant_with_null(tmp_path):
+    from ablate.plan.config import read_config_files
+
+    (tmp_path / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
+    config = validated(read_config_files([REPO / "config/config.yaml", tmp_path / "fewer.yaml"]), check_paths=False)
+    assert list(config["studies"]["batch_size"]["variants"]) == ["bs4", "bs128"]
+    plan = make_plan(config)
+    assert plan.studies["batch_size"].variants == ["bs4", "bs128"]
+    # the other studies and their runs are as they were; a grid study is untouched
+    full = make_plan(validated(read_config_files([REPO / "config/config.yaml"]), check_paths=False))
+    assert [s for s in plan.studies if s != "batch_size"] == [s for s in full.studies if s != "batch_size"]
+    assert plan.studies["landscape"].members == full.studies["landscape"].members
+    # as Snakemake's --config hands it over (YAML's BaseLoader: the string "null")
+    spelled = validated({"studies": {"s": {"variants": {"a": {}, "b": "null"}}}}, check_paths=False)
+    assert list(spelled["studies"]["s"]["variants"]) == ["a"]
+
+
+@pytest.mark.parametrize("value", [3, "big", [256]])
+def test_a_variant_that_is_not_a_mapping_names_both_options(value):
+    with pytest.raises(ConfigError) as raised:
+        validated({"studies": {"batch_size": {"variants": {"bs4": {}, "bs256": value}}}}, check_paths=False)
+    assert str(raised.value) == (
+        f"config error at studies.batch_size.variants.bs256: {value!r} is not a variant: give a mapping of run "
+        "keys (e.g. {batch_size: 256}) or null to remove the variant"
+    )
+
+
+def test_removing_every_variant_of_a_study_says_to_remove_the_study():
+    with pytest.raises(ConfigError, match=r"studies\.s\.variants: null removes every variant.*`s: null`"):
+        validated({"studies": {"s": {"variants": {"a": None, "b": None}}}}, check_paths=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("studies:\n  s:\n    variants: {a: {epochs: 2}\n  t: 1\n", ":4:3:", "expected ',' or '}'"),
+        ("defaults:\n\tepochs: 2\n", ":2:1:", "found character '\\t' that cannot start any token"),
+        ("defaults: 1\n  epochs: 2\n", ":2:9:", "mapping values are not allowed here"),
+    ],
+)
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path, text, where, problem):
+    from ablate.plan.config import read_config_files
+
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        read_config_files([REPO / "config/config.yaml", tmp_path / "bad.yaml"])
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'bad.yaml'}{where} not valid YAML: ") and problem in message, message
+
+
+def test_python_m_ablate_plan_names_the_file_and_line_of_a_yaml_error(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import tool_env
+
+    (tmp_path / "bad.yaml").write_text("studies:\n  s: {variants: [1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "ablate", "plan", "--configfile", str(tmp_path / "bad.yaml")],
+        cwd=REPO,
+        env={**tool_env(), "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {tmp_path / 'bad.yaml'}:3:1: not valid YAML: "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_snakemake_names_the_file_and_line_of_a_yaml_error_in_the_workflows_config(workflow_dir):
+    """Snakemake reads --configfile files itself, before the Snakefile runs, and names neither file nor line
+    (README); the workflow's own config file the Snakefile checks with ablate's reader first."""
+    with (workflow_dir / "config/config.yaml").open("a") as handle:
+        handle.write("extra: {a: [1\n")
+    result = snakemake(workflow_dir, "-n", "--cores", "1", timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config/config.yaml:" in output and "not valid YAML: expected ',' or ']'" in output, output
+
+
+@pytest.mark.slow
+def test_snakemake_plans_two_batch_size_variants_when_an_extra_configfile_removes_one(workflow_dir):
+    (workflow_dir / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
+    members = "results/studies/batch_size/runs.csv"  # written by snakemake itself from its plan (plan.smk)
+    result = snakemake(
+        workflow_dir, members, "--cores", "1", "--configfile", "config/smoke.yaml", "fewer.yaml", timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    variants = [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
+    assert variants == ["bs4", "bs128"]
 
 
 @pytest.mark.parametrize(

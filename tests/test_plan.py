@@ -12,7 +12,7 @@ import pytest
 
 from ablate.errors import ConfigError
 from ablate.plan.config import read_config_files, validated
-from ablate.plan.runs import config_hash, make_plan, resolve, variant_name
+from ablate.plan.runs import config_hash, make_plan, resolve_run, variant_name
 
 from conftest import REPO, job_counts, snakemake, synthetic_config
 
@@ -151,7 +151,7 @@ def test_resolution_order_and_dotted_keys():
         },
         check_paths=False,
     )
-    run = resolve(config, "s", {"optimizer": {"lr": 0.25}}, seed=7)
+    run = resolve_run(config, "s", {"optimizer": {"lr": 0.25}}, seed=7)
     assert (run["epochs"], run["batch_size"], run["optimizer"]["lr"], run["seed"]) == (3, 32, 0.25, 7)
     assert run["code_version"] >= 1 and run["dataset"]["name"] == "cifar10"
 

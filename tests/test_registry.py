@@ -17,6 +17,7 @@ import yaml
 from torch import nn
 
 from ablate import registry
+from ablate.data import sources
 from ablate.errors import ConfigError
 from ablate.plan.config import SCHEMA_PATH, run_defaults, schema, validated
 from ablate.training import components
@@ -72,6 +73,8 @@ def test_every_function_resolves():
         for name, entry in entries.items():
             if kind == "inits" and entry.function is None:
                 continue  # the layers' own initialisation
+            if kind == "datasets":
+                continue  # the source's loader (test_datasets_are_complete)
             assert entry.function, (kind, name)
             assert callable(entry.load()), (kind, name)
 
@@ -87,15 +90,24 @@ def test_models_are_complete():
 
 
 def test_datasets_are_complete():
-    """The plan, the data check, the banner and the loaders go by a dataset's entry, never by its name."""
-    assert {entry.source for entry in registry.DATASETS.values()} <= {"download", "folder", "generated"}
+    """The plan, the data check, the banner and the loaders go by a dataset's entry and its source object
+    (ablate.data.sources), never by its name or its source's kind."""
     assert [name for name, entry in registry.DATASETS.items() if entry.study] == ["cifar10"]
     for entry in registry.DATASETS.values():
-        assert entry.description, entry.name
-        assert bool(entry.archive and entry.extracted) == (entry.source == "download"), entry.name
-    sources = (REPO / "src/ablate").rglob("*.py")
-    named = [path.name for path in sources if re.search(r"== \"(cifar10|image_folder|synthetic)\"", path.read_text())]
+        assert entry.description and entry.function is None, entry.name  # the source loads
+        assert isinstance(entry.source, tuple(sources.SOURCES.values())), entry.name
+        if isinstance(entry.source, sources.Download):
+            assert entry.source.archive and entry.source.extracted, entry.name
+            assert callable(registry.import_reference(entry.source.function)), entry.name
+    with pytest.raises(TypeError, match="archiv"):  # a source's misspelt field fails on import
+        registry.dataset_entries({"d": {"source": "download", "function": "m:f", "archiv": "a", "extracted": "e"}})
+    modules = list((REPO / "src/ablate").rglob("*.py"))
+    named = [path.name for path in modules if re.search(r"== \"(cifar10|image_folder|synthetic)\"", path.read_text())]
     assert not named, f"branching on a dataset's name in {named}"
+    # the source kinds are told apart in ablate.data.sources only
+    kinds = "|".join(sources.SOURCES)
+    branching = [path.name for path in modules if re.search(rf"source\b.*== \"({kinds})\"", path.read_text())]
+    assert not branching, f"branching on a dataset's source kind in {branching}"
 
 
 def test_components_build_with_the_keys_they_declare():

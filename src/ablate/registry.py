@@ -15,10 +15,12 @@ from typing import Any
 
 import yaml
 
+from ablate.data.sources import SOURCES, Source
+
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 
 
-def resolve(reference: str) -> Any:
+def import_reference(reference: str) -> Any:
     """The object a "module:attribute" reference names."""
     module, _, attribute = reference.partition(":")
     return getattr(importlib.import_module(module), attribute)
@@ -35,14 +37,15 @@ class Entry:
     description: str = ""
 
     def load(self) -> Any:
-        return resolve(self.function) if self.function else None
+        return import_reference(self.function) if self.function else None
 
 
 @dataclass(frozen=True)
-class Dataset(Entry):
-    source: str = ""  # download, folder or generated (registry.yaml)
-    archive: str = ""
-    extracted: str = ""
+class DatasetEntry(Entry):
+    """A dataset: where its images come from (identity, check, loader: ablate.data.sources) and whether it is
+    the original study's."""
+
+    source: Source = field(default_factory=Source)
     study: bool = False
 
 
@@ -85,11 +88,22 @@ def entries(kind: type[Entry], data: dict[str, dict]) -> dict:
     return {name: kind(name=name, **{k: frozen(v) for k, v in fields.items()}) for name, fields in data.items()}
 
 
+def dataset_entries(data: dict[str, dict]) -> dict[str, DatasetEntry]:
+    """name -> entry; `source` names the source's class (ablate.data.sources.SOURCES), and the entry's fields
+    other than description and study are that source's. An unknown field fails here, on import."""
+    datasets = {}
+    for name, fields in data.items():
+        fields = dict(fields)
+        kind, description, study = fields.pop("source"), fields.pop("description", ""), fields.pop("study", False)
+        datasets[name] = DatasetEntry(name=name, description=description, study=study, source=SOURCES[kind](**fields))
+    return datasets
+
+
 with REGISTRY_PATH.open() as _handle:
     _DATA = yaml.safe_load(_handle)
 
 MODELS: dict[str, Model] = entries(Model, _DATA["models"])
-DATASETS: dict[str, Dataset] = entries(Dataset, _DATA["datasets"])
+DATASETS: dict[str, DatasetEntry] = dataset_entries(_DATA["datasets"])
 LOSSES: dict[str, Entry] = entries(Entry, _DATA["losses"])
 ACTIVATIONS: dict[str, Entry] = entries(Entry, _DATA["activations"])
 INITS: dict[str, Entry] = entries(Entry, _DATA["inits"])

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ablate import registry
 from ablate.errors import DataUnavailable
 
-CIFAR10_ARCHIVE = registry.DATASETS["cifar10"].archive  # cifar-10-python.tar.gz
+CIFAR10_ARCHIVE = registry.DATASETS["cifar10"].source.archive  # cifar-10-python.tar.gz
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 IMAGE_SIZE = 32
 
@@ -67,7 +67,7 @@ def load_dataset(
     identity: Mapping, root: str | Path, download: bool = False, device: torch.device | str = "cpu"
 ) -> Dataset:
     """The dataset a run's config names (config["dataset"] of a resolved run), on `device`."""
-    data = registry.DATASETS[identity["name"]].load()(identity, root, download)
+    data = registry.DATASETS[identity["name"]].source.load(identity, root, download)
     # one draw per config (subset_seed), the same for every run of it; synthetic data is generated at size
     generator = torch.Generator().manual_seed(identity.get("subset_seed", 0))
     return Dataset(
@@ -75,19 +75,6 @@ def load_dataset(
         data.test.sample(identity["test_samples"], generator).to(device),
         data.classes,
     )
-
-
-# the registry's loaders: (identity, root, download) -> every image of both splits
-def load_cifar10(identity: Mapping, root: str | Path, download: bool) -> Dataset:
-    return cifar10(root, download)
-
-
-def load_image_folder(identity: Mapping, root: str | Path, download: bool) -> Dataset:
-    return image_folder(root)
-
-
-def load_synthetic(identity: Mapping, root: str | Path, download: bool) -> Dataset:
-    return synthetic(identity["train_samples"], identity["test_samples"], identity["seed"])
 
 
 def cifar10(root: str | Path, download: bool = False) -> Dataset:
@@ -109,12 +96,13 @@ def cifar10(root: str | Path, download: bool = False) -> Dataset:
     return Dataset(train, test, tuple(splits[0].classes))
 
 
+# the sources' loaders (ablate.data.sources): every image of both splits
 def image_folder(root: str | Path) -> Dataset:
     """root/train/<class>/* and root/test/<class>/*, decoded once, converted to RGB 32x32."""
     from PIL import Image
     from torchvision.datasets import ImageFolder
 
-    folders = _image_folders(root)
+    folders = image_folders(root)
 
     def decode(folder: ImageFolder) -> Split:
         images = torch.empty(len(folder.samples), 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
@@ -133,7 +121,8 @@ def image_folder(root: str | Path) -> Dataset:
     return Dataset(decode(folders["train"]), decode(folders["test"]), tuple(folders["train"].classes))
 
 
-def _image_folders(root: str | Path) -> dict:
+def image_folders(root: str | Path) -> dict:
+    """split -> torchvision's ImageFolder of root/<split> (files listed, not decoded)."""
     from torchvision.datasets import ImageFolder
 
     folders = {split: ImageFolder(str(Path(root) / split)) for split in ("train", "test")}
@@ -171,23 +160,14 @@ def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 1
 
 
 def prepare(identity: Mapping, root: str | Path, download: bool, manifest: Path) -> dict:
-    """Fetch (cifar10 with download) or check the data once, before any train job, and describe it.
+    """Fetch (a download source, with download) or check the data once, before any train job, and describe it
+    (its source's describe: generated data is not made here, a folder's files are counted, not decoded).
 
     Train jobs never download: on a cluster they may run where there is no network.
     """
     import json
 
-    entry = registry.DATASETS[identity["name"]]
-    if entry.source == "generated":  # nothing to check: made at the configured size when a run starts
-        sizes = {"train": identity["train_samples"], "test": identity["test_samples"]}
-        classes: tuple[str, ...] = tuple(f"class{c}" for c in range(10))
-    elif entry.source == "folder":  # counted, not decoded: a large folder is decoded by each run only
-        folders = _image_folders(root)
-        sizes = {split: len(folder.samples) for split, folder in folders.items()}
-        classes = tuple(folders["train"].classes)
-    else:
-        dataset = entry.load()(identity, root, download)
-        sizes, classes = {"train": len(dataset.train), "test": len(dataset.test)}, dataset.classes
+    sizes, classes = registry.DATASETS[identity["name"]].source.describe(identity, root, download)
     used = {split: min(sizes[split], identity[f"{split}_samples"] or sizes[split]) for split in sizes}
     description = {"identity": dict(identity), "classes": list(classes), "available": sizes, "used": used}
     manifest.parent.mkdir(parents=True, exist_ok=True)

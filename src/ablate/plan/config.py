@@ -124,6 +124,11 @@ def _message(error: ValidationError) -> str:
         {"required": ["grid"]},
     ]:
         return "a study needs either `variants` or `grid` (exactly one of them)"
+    if error.validator == "type" and list(error.absolute_path)[-2:-1] == ["variants"]:
+        return (
+            f"{error.instance!r} is not a variant: give a mapping of run keys (e.g. {{batch_size: 256}}) "
+            "or null to remove the variant"
+        )
     if error.validator == "pattern" and error.schema.get("pattern", "").startswith("^[a-z0-9]"):
         return (
             f"name {error.instance!r} is not allowed: names are lower case letters, digits, '_', '.' "
@@ -277,12 +282,29 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     with path.open() as handle:
-        data = yaml.safe_load(handle)
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise ConfigError(yaml_problem(path, error)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping at its top level")
     return data
+
+
+def yaml_problem(path: Path, error: yaml.YAMLError) -> str:
+    """`file:line:column: problem (context)` of a YAML syntax error, lines and columns counted from 1."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is None:
+        return f"{path}: not valid YAML: {error}"
+    problem = "not valid YAML: " + (getattr(error, "problem", None) or str(error))
+    context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
+    if context and context_mark is not None:
+        problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    elif context:
+        problem += f" ({context})"
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: {problem}"
 
 
 def read_config_files(paths: Iterable[str | Path]) -> dict:
@@ -293,29 +315,26 @@ def read_config_files(paths: Iterable[str | Path]) -> dict:
 
 
 def check_dataset_root(dataset: Mapping) -> None:
-    """Stop before any job runs when the data cannot be where the config says."""
-    root = Path(dataset["root"])
-    entry = registry.DATASETS[dataset["name"]]
-    if entry.source == "folder":
-        missing = [split for split in ("train", "test") if not (root / split).is_dir()]
-        if missing:
-            raise ConfigError(
-                f"config error at dataset.root: image_folder root {str(root)!r} has no "
-                f"{' and '.join(missing)} folder (expected {root}/train/<class>/* and {root}/test/<class>/*)"
-            )
-    elif entry.source == "download" and not dataset["download"] and not (root / entry.extracted).is_dir():
-        raise ConfigError(
-            f"config error at dataset.root: {str(root)!r} holds no {entry.extracted} and "
-            f"dataset.download is false; set download: true or extract {entry.archive} there"
-        )
+    """Stop before any job runs when the data cannot be where the config says (its source's check)."""
+    registry.DATASETS[dataset["name"]].source.check(dataset)
 
 
 def validated(raw: Mapping, check_paths: bool = True) -> dict:
     """The config with every default filled in; raises ConfigError on the first problem."""
     config = yaml12_numbers(copy.deepcopy(dict(raw)))
-    # a later config file removes a study of an earlier one with `name: null` (see config/schema.yaml)
+    # a later config file removes a study of an earlier one with `name: null`, and a variant of a study with
+    # `variant: null` (see config/schema.yaml); a grid is left as it is
     if isinstance(config.get("studies"), dict):
         config["studies"] = {name: study for name, study in config["studies"].items() if study is not None}
+        for name, study in config["studies"].items():
+            variants = study.get("variants") if isinstance(study, dict) else None
+            if isinstance(variants, dict) and None in variants.values():
+                study["variants"] = {variant: run for variant, run in variants.items() if run is not None}
+                if not study["variants"]:
+                    raise ConfigError(
+                        f"config error at studies.{name}.variants: null removes every variant of the study; "
+                        f"remove the study itself with `{name}: null` under studies, or keep a variant"
+                    )
     check(config)
     fill_defaults(config)
     if check_paths:

@@ -9,7 +9,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, registry, rundir
@@ -17,7 +16,6 @@ from ablate.errors import ConfigError
 from ablate.plan.config import check, coerce_numbers, did_you_mean, merge, schema
 
 STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
-SYNTHETIC_SIZES = {"train_samples": 50_000, "test_samples": 10_000}
 
 
 @dataclass(frozen=True)
@@ -116,20 +114,9 @@ def config_hash(data: Any, length: int = 10) -> str:
 
 
 def dataset_identity(dataset: Mapping) -> dict:
-    """What about the data changes results; root and download do not."""
-    name, source = dataset["name"], registry.DATASETS[dataset["name"]].source
-    ident = dataset["id"] or (Path(dataset["root"]).resolve().name if source == "folder" else name)
-    identity = {
-        "name": name,
-        "id": ident,
-        "train_samples": dataset["train_samples"],
-        "test_samples": dataset["test_samples"],
-    }
-    if source == "generated":
-        identity.update({k: identity[k] or v for k, v in SYNTHETIC_SIZES.items()}, seed=dataset["seed"])
-    elif dataset["train_samples"] or dataset["test_samples"]:
-        identity["subset_seed"] = dataset["subset_seed"]  # which images a subset holds
-    return identity
+    """What about the data changes results (its source's identity, ablate.data.sources); root and download
+    do not."""
+    return registry.DATASETS[dataset["name"]].source.identity(dataset)
 
 
 def _canonical(run: dict) -> dict:
@@ -170,7 +157,7 @@ def study_variants(name: str, study: Mapping) -> dict[str, dict]:
     return variants
 
 
-def resolve(config: Mapping, study_name: str, variant: Mapping, seed: int) -> dict:
+def resolve_run(config: Mapping, study_name: str, variant: Mapping, seed: int) -> dict:
     """defaults <- recipe <- study base <- variant <- overrides <- seed, in canonical form."""
     study = config["studies"][study_name]
     run = copy.deepcopy(config["defaults"])
@@ -209,7 +196,7 @@ def make_plan(config: Mapping) -> Plan:
             where = f"studies.{name}." + ("grid" if "grid" in study else f"variants.{variant}")
             check(overrides, "partial_run", where)
             for seed in entry.seeds:
-                resolved = resolve(config, name, overrides, seed)
+                resolved = resolve_run(config, name, overrides, seed)
                 check(resolved, "run", where)
                 if resolved["probes"] and resolved["precision"] != "fp32":
                     raise ConfigError(

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ablate import registry
-from ablate.plan.runs import SYNTHETIC_SIZES, dataset_identity, make_plan
+from ablate.plan.runs import dataset_identity, make_plan
 from ablate.report.text import TEXT
 
 
@@ -44,8 +44,8 @@ def departures_from_study(config: Mapping, runs: Iterable[Mapping] | None = None
     train, test = dataset.get("train_samples"), dataset.get("test_samples")
     departures = []
     entry = registry.DATASETS[dataset["name"]]
-    if entry.source == "generated":
-        train, test = train or SYNTHETIC_SIZES["train_samples"], test or SYNTHETIC_SIZES["test_samples"]
+    if entry.source.generated:  # at the sizes its identity gives
+        train, test = (dataset_identity(dataset)[f"{split}_samples"] for split in ("train", "test"))
         departures.append(phrases["synthetic"].format(train=_number(train), test=_number(test)))
     else:
         if not entry.study:

@@ -1,0 +1,144 @@
+"""Where a dataset's images come from: one class per source kind (registry.yaml's `source:`), the only place
+that tells the kinds apart. Each holds the kind's identity (what about the data changes results), its check
+(before any job runs), its loader (every image of both splits) and what the data job records of it.
+
+  Download   fetched into the data root once, by the data job (CIFAR-10: torchvision's archive)
+  Folder     root/train/<class>/*, root/test/<class>/*; named by the folder
+  Generated  made from the identity's seed at the configured sizes; no root, no files
+
+No torch at import: the plan reads identities and checks at Snakemake's parse time. The loaders import
+ablate.data.datasets (torch) when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from ablate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ablate.data.datasets import Dataset
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A source kind. `dataset`: the config's `dataset:` section (validated); `identity`: what identity()
+    made of it (a run's config["dataset"])."""
+
+    generated: ClassVar[bool] = False  # made from a seed, not read from files (the report's banner says so)
+
+    def identity(self, dataset: Mapping) -> dict:
+        """What about the data changes results; root and download do not."""
+        identity = {
+            "name": dataset["name"],
+            "id": dataset["id"] or self.default_id(dataset),
+            "train_samples": dataset["train_samples"],
+            "test_samples": dataset["test_samples"],
+        }
+        if dataset["train_samples"] or dataset["test_samples"]:
+            identity["subset_seed"] = dataset["subset_seed"]  # which images a subset holds
+        return identity
+
+    def default_id(self, dataset: Mapping) -> str:
+        """The dataset's name in run identity when the config's `id` is null."""
+        return dataset["name"]
+
+    def check(self, dataset: Mapping) -> None:
+        """Raise ConfigError, before any job runs, when the data cannot be where the config says."""
+
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
+        """Every image of both splits (a run then takes its subset, ablate.data.datasets.load_dataset)."""
+        raise NotImplementedError
+
+    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
+        """The images each split holds and the class names, for the data job's manifest."""
+        data = self.load(identity, root, download)
+        return {"train": len(data.train), "test": len(data.test)}, data.classes
+
+
+@dataclass(frozen=True)
+class Download(Source):
+    """Fetched into root once, by the data job (train jobs never download: a cluster node may have no network).
+
+    function: "module:attribute" of function(root, download) -> every image of both splits, which fetches and
+    extracts `archive` into root/`extracted` when download is true."""
+
+    function: str
+    archive: str
+    extracted: str
+
+    def check(self, dataset: Mapping) -> None:
+        root = Path(dataset["root"])
+        if not dataset["download"] and not (root / self.extracted).is_dir():
+            raise ConfigError(
+                f"config error at dataset.root: {str(root)!r} holds no {self.extracted} and "
+                f"dataset.download is false; set download: true or extract {self.archive} there"
+            )
+
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
+        from ablate.registry import import_reference
+
+        return import_reference(self.function)(root, download)
+
+
+@dataclass(frozen=True)
+class Folder(Source):
+    """root/train/<class>/* and root/test/<class>/*, named by the folder: moving it changes no run."""
+
+    def default_id(self, dataset: Mapping) -> str:
+        return Path(dataset["root"]).resolve().name
+
+    def check(self, dataset: Mapping) -> None:
+        root = Path(dataset["root"])
+        missing = [split for split in SPLITS if not (root / split).is_dir()]
+        if missing:
+            raise ConfigError(
+                f"config error at dataset.root: {dataset['name']} root {str(root)!r} has no "
+                f"{' and '.join(missing)} folder (expected {root}/train/<class>/* and {root}/test/<class>/*)"
+            )
+
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
+        from ablate.data.datasets import image_folder
+
+        return image_folder(root)
+
+    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
+        # counted, not decoded: a large folder is decoded by each run only
+        from ablate.data.datasets import image_folders
+
+        folders = image_folders(root)
+        return {split: len(folder.samples) for split, folder in folders.items()}, tuple(folders["train"].classes)
+
+
+@dataclass(frozen=True)
+class Generated(Source):
+    """Made from the identity's seed at its sizes when a run starts; the sizes default to CIFAR-10's."""
+
+    generated: ClassVar[bool] = True
+    sizes: ClassVar[dict[str, int]] = {"train_samples": 50_000, "test_samples": 10_000}
+    classes: ClassVar[int] = 10
+
+    def identity(self, dataset: Mapping) -> dict:
+        identity = super().identity(dataset)
+        identity.pop("subset_seed", None)  # generated at its size: no draw
+        identity.update({key: identity[key] or size for key, size in self.sizes.items()}, seed=dataset["seed"])
+        return identity
+
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
+        from ablate.data.datasets import synthetic
+
+        return synthetic(identity["train_samples"], identity["test_samples"], identity["seed"], self.classes)
+
+    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
+        # nothing to check: made at the configured size when a run starts
+        sizes = {split: identity[f"{split}_samples"] for split in SPLITS}
+        return sizes, tuple(f"class{c}" for c in range(self.classes))
+
+
+# registry.yaml's `source:` -> its class; the entry's other fields, but description and study, are its own
+SOURCES: dict[str, type[Source]] = {"download": Download, "folder": Folder, "generated": Generated}
