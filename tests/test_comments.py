@@ -4,6 +4,7 @@ file or config names exists."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -35,6 +36,8 @@ def texts() -> list[tuple[str, str]]:
 def resolves(dotted: str) -> bool:
     """A module, or an attribute of one (a function, class or constant), e.g. ablate.plan.runs.make_plan."""
     parts = dotted.split(".")
+    if parts[-1] == "__main__":  # importing it would run the command line
+        return importlib.util.find_spec(dotted) is not None
     for cut in range(len(parts), 0, -1):
         try:
             target = importlib.import_module(".".join(parts[:cut]))

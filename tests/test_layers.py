@@ -17,6 +17,7 @@ STAGES = {
     "ablate.registry": 0,
     "ablate.rundir": 0,
     "ablate.durations": 0,
+    "ablate.datasources": 0,  # the registry's dataset entries hold their source objects
     "ablate.plan": 1,
     "ablate.execution": 2,
     "ablate.data": 3,
@@ -55,7 +56,7 @@ def arrows() -> set[tuple[str, str]]:
     edges = set()
     for path in SRC.rglob("*.py"):
         for target in imports(path):
-            # `from ablate.x import y`: y is a module where one exists, else a name in ablate.x
+            # `from <package> import y`: y is a module where one exists, else a name in the package
             edges.add((module_name(path), target if target in modules else target.rsplit(".", 1)[0]))
     return edges
 

@@ -16,8 +16,8 @@ import torch
 import yaml
 from torch import nn
 
+from ablate import datasources as sources
 from ablate import registry
-from ablate.data import sources
 from ablate.errors import ConfigError
 from ablate.plan.config import SCHEMA_PATH, run_defaults, schema, validated
 from ablate.training import components
@@ -91,20 +91,22 @@ def test_models_are_complete():
 
 def test_datasets_are_complete():
     """The plan, the data check, the banner and the loaders go by a dataset's entry and its source object
-    (ablate.data.sources), never by its name or its source's kind."""
+    (ablate.datasources), never by its name or its source's kind."""
     assert [name for name, entry in registry.DATASETS.items() if entry.study] == ["cifar10"]
     for entry in registry.DATASETS.values():
         assert entry.description and entry.function is None, entry.name  # the source loads
         assert isinstance(entry.source, tuple(sources.SOURCES.values())), entry.name
+        assert callable(registry.import_reference(entry.source.function)), entry.name
         if isinstance(entry.source, sources.Download):
             assert entry.source.archive and entry.source.extracted, entry.name
-            assert callable(registry.import_reference(entry.source.function)), entry.name
+        if isinstance(entry.source, sources.Folder):
+            assert callable(registry.import_reference(entry.source.sizes)), entry.name
     with pytest.raises(TypeError, match="archiv"):  # a source's misspelt field fails on import
         registry.dataset_entries({"d": {"source": "download", "function": "m:f", "archiv": "a", "extracted": "e"}})
     modules = list((REPO / "src/ablate").rglob("*.py"))
     named = [path.name for path in modules if re.search(r"== \"(cifar10|image_folder|synthetic)\"", path.read_text())]
     assert not named, f"branching on a dataset's name in {named}"
-    # the source kinds are told apart in ablate.data.sources only
+    # the source kinds are told apart in ablate.datasources only
     kinds = "|".join(sources.SOURCES)
     branching = [path.name for path in modules if re.search(rf"source\b.*== \"({kinds})\"", path.read_text())]
     assert not branching, f"branching on a dataset's source kind in {branching}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ablate.data.sources import SOURCES, Source
+from ablate.datasources import SOURCES, Source
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
 
@@ -42,7 +42,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class DatasetEntry(Entry):
-    """A dataset: where its images come from (identity, check, loader: ablate.data.sources) and whether it is
+    """A dataset: where its images come from (identity, check, loader: ablate.datasources) and whether it is
     the original study's."""
 
     source: Source = field(default_factory=Source)
@@ -89,7 +89,7 @@ def entries(kind: type[Entry], data: dict[str, dict]) -> dict:
 
 
 def dataset_entries(data: dict[str, dict]) -> dict[str, DatasetEntry]:
-    """name -> entry; `source` names the source's class (ablate.data.sources.SOURCES), and the entry's fields
+    """name -> entry; `source` names the source's class (ablate.datasources.SOURCES), and the entry's fields
     other than description and study are that source's. An unknown field fails here, on import."""
     datasets = {}
     for name, fields in data.items():

@@ -96,7 +96,7 @@ def cifar10(root: str | Path, download: bool = False) -> Dataset:
     return Dataset(train, test, tuple(splits[0].classes))
 
 
-# the sources' loaders (ablate.data.sources): every image of both splits
+# the sources' loaders (ablate.datasources): every image of both splits
 def image_folder(root: str | Path) -> Dataset:
     """root/train/<class>/* and root/test/<class>/*, decoded once, converted to RGB 32x32."""
     from PIL import Image
@@ -129,6 +129,12 @@ def image_folders(root: str | Path) -> dict:
     if folders["train"].classes != folders["test"].classes:
         raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
     return folders
+
+
+def image_folder_sizes(root: str | Path) -> tuple[dict[str, int], tuple[str, ...]]:
+    """The images of each split and the class names of an image folder, from its file listing (no decoding)."""
+    folders = image_folders(root)
+    return {split: len(folder.samples) for split, folder in folders.items()}, tuple(folders["train"].classes)
 
 
 def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 10) -> Dataset:

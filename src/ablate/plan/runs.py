@@ -114,7 +114,7 @@ def config_hash(data: Any, length: int = 10) -> str:
 
 
 def dataset_identity(dataset: Mapping) -> dict:
-    """What about the data changes results (its source's identity, ablate.data.sources); root and download
+    """What about the data changes results (its source's identity, ablate.datasources); root and download
     do not."""
     return registry.DATASETS[dataset["name"]].source.identity(dataset)
 

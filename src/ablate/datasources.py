@@ -6,21 +6,20 @@ that tells the kinds apart. Each holds the kind's identity (what about the data 
   Folder     root/train/<class>/*, root/test/<class>/*; named by the folder
   Generated  made from the identity's seed at the configured sizes; no root, no files
 
-No torch at import: the plan reads identities and checks at Snakemake's parse time. The loaders import
-ablate.data.datasets (torch) when they run.
+No torch at import: the plan reads identities and checks at Snakemake's parse time. The loading functions
+are named by the registry entry ("module:attribute", in ablate.data.datasets) and imported when a run loads
+its data, as the registry does for every function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 from ablate.errors import ConfigError
-
-if TYPE_CHECKING:
-    from ablate.data.datasets import Dataset
 
 SPLITS = ("train", "test")
 
@@ -30,7 +29,11 @@ class Source:
     """A source kind. `dataset`: the config's `dataset:` section (validated); `identity`: what identity()
     made of it (a run's config["dataset"])."""
 
+    function: str  # "module:attribute" of the function that makes every image of both splits (see each kind)
     generated: ClassVar[bool] = False  # made from a seed, not read from files (the report's banner says so)
+
+    def loader(self) -> Any:
+        return _imported(self.function)
 
     def identity(self, dataset: Mapping) -> dict:
         """What about the data changes results; root and download do not."""
@@ -51,7 +54,7 @@ class Source:
     def check(self, dataset: Mapping) -> None:
         """Raise ConfigError, before any job runs, when the data cannot be where the config says."""
 
-    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
         """Every image of both splits (a run then takes its subset, ablate.data.datasets.load_dataset)."""
         raise NotImplementedError
 
@@ -65,10 +68,8 @@ class Source:
 class Download(Source):
     """Fetched into root once, by the data job (train jobs never download: a cluster node may have no network).
 
-    function: "module:attribute" of function(root, download) -> every image of both splits, which fetches and
-    extracts `archive` into root/`extracted` when download is true."""
+    function(root, download) fetches and extracts `archive` into root/`extracted` when download is true."""
 
-    function: str
     archive: str
     extracted: str
 
@@ -80,15 +81,17 @@ class Download(Source):
                 f"dataset.download is false; set download: true or extract {self.archive} there"
             )
 
-    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
-        from ablate.registry import import_reference
-
-        return import_reference(self.function)(root, download)
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
+        return self.loader()(root, download)
 
 
 @dataclass(frozen=True)
 class Folder(Source):
-    """root/train/<class>/* and root/test/<class>/*, named by the folder: moving it changes no run."""
+    """root/train/<class>/* and root/test/<class>/*, named by the folder: moving it changes no run.
+
+    function(root) decodes both splits; sizes(root) -> (images per split, class names) only lists the files."""
+
+    sizes: str
 
     def default_id(self, dataset: Mapping) -> str:
         return Path(dataset["root"]).resolve().name
@@ -102,22 +105,18 @@ class Folder(Source):
                 f"{' and '.join(missing)} folder (expected {root}/train/<class>/* and {root}/test/<class>/*)"
             )
 
-    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
-        from ablate.data.datasets import image_folder
-
-        return image_folder(root)
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
+        return self.loader()(root)
 
     def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
-        # counted, not decoded: a large folder is decoded by each run only
-        from ablate.data.datasets import image_folders
-
-        folders = image_folders(root)
-        return {split: len(folder.samples) for split, folder in folders.items()}, tuple(folders["train"].classes)
+        return _imported(self.sizes)(root)  # counted, not decoded: a large folder is decoded by each run only
 
 
 @dataclass(frozen=True)
 class Generated(Source):
-    """Made from the identity's seed at its sizes when a run starts; the sizes default to CIFAR-10's."""
+    """Made from the identity's seed at its sizes when a run starts; the sizes default to CIFAR-10's.
+
+    function(train_samples, test_samples, seed, classes) generates both splits."""
 
     generated: ClassVar[bool] = True
     sizes: ClassVar[dict[str, int]] = {"train_samples": 50_000, "test_samples": 10_000}
@@ -129,10 +128,8 @@ class Generated(Source):
         identity.update({key: identity[key] or size for key, size in self.sizes.items()}, seed=dataset["seed"])
         return identity
 
-    def load(self, identity: Mapping, root: str | Path, download: bool) -> Dataset:
-        from ablate.data.datasets import synthetic
-
-        return synthetic(identity["train_samples"], identity["test_samples"], identity["seed"], self.classes)
+    def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
+        return self.loader()(identity["train_samples"], identity["test_samples"], identity["seed"], self.classes)
 
     def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
         # nothing to check: made at the configured size when a run starts
@@ -142,3 +139,9 @@ class Generated(Source):
 
 # registry.yaml's `source:` -> its class; the entry's other fields, but description and study, are its own
 SOURCES: dict[str, type[Source]] = {"download": Download, "folder": Folder, "generated": Generated}
+
+
+def _imported(reference: str) -> Any:
+    """The object a "module:attribute" reference names (as ablate.registry.import_reference)."""
+    module, _, attribute = reference.partition(":")
+    return getattr(import_module(module), attribute)
