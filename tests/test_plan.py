@@ -24,7 +24,7 @@ def full_config() -> dict:
 def test_full_study_runs_and_seeds():
     plan = make_plan(full_config())
     variants = sum(len(s.variants) for s in plan.studies.values())
-    assert (variants, len(plan.runs)) == (41, 91)
+    assert (variants, len(plan.runs)) == (43, 97)
     three = {name for name, study in plan.studies.items() if study.seeds == (0, 1, 2)}
     assert three == {"batch_size", "dropout", "loss", "activation", "optimizer", "vgg"}
     assert plan.run_of("dropout", "p0.5", 2) is not plan.run_of("dropout", "p0.5", 0)
@@ -172,15 +172,15 @@ def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workfl
         [sys.executable, "-m", "ablate", "plan"], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     totals = re.search(r"(\d+) studies, (\d+) variants listed, (\d+) variant-seed pairs, (\d+) unique runs", printed)
-    assert totals and totals.groups() == ("10", "41", "91", "91")
-    assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 91
+    assert totals and totals.groups() == ("10", "43", "97", "97")
+    assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 97
 
     started = time.perf_counter()
     result = snakemake(workflow_dir, "-n", "--cores", "all", timeout=60)
     seconds = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
-    assert counts["train"] == 91
+    assert counts["train"] == 97
     assert counts["study_curves"] == counts["study_summary"] == counts["study_runs"] == 10
     assert seconds < 10, f"dry run took {seconds:.1f} s"
 

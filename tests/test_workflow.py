@@ -76,7 +76,7 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     bs4 = next(row for row in published if row["where"] == "batch_size/bs4" and row["source"] == "text")
     assert bs4["n"] == 1 and f"{bs4['reproduced']:.4g}" in html.split('id="published-table"')[1]
     batch = (smoke / "results/studies/batch_size/summary.csv").read_text().splitlines()
-    assert batch[0].startswith("variant,model,parameters,epochs,batch_size") and len(batch) == 4
+    assert batch[0].startswith("variant,model,parameters,epochs,batch_size") and len(batch) == 6  # 5 variants
 
 
 def test_nothing_is_scheduled_after_a_complete_run(smoke):
