@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow  # the report of two runs trained by the module's 
 
 HOSTILE = '<script>window.__injected = 1</script> & "quoted"'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# the original's numbers for study s (two in place in its section) and one for a study this report lacks
+# the original's numbers for study s (four rows in place in its section) and one for a study this report lacks
 PUBLISHED = [
     {
         "section": "1.1",
@@ -46,6 +46,17 @@ PUBLISHED = [
         "value": 0.009,
         "scale": 256,
         "compare": {"study": "s", "variant": "b", "metric": "best_test_loss"},
+    },
+    {  # compared with two recipes: the one that explains it first (the batch-size study's lr, issue 17)
+        "section": "1.2",
+        "quantity": "best accuracy",
+        "source": "table 2",
+        "value": 50,
+        "unit": "%",
+        "compare": [
+            {"study": "s", "variant": "b", "metric": "best_test_acc", "recipe": "lr 0.01, implied"},
+            {"study": "s", "variant": "a", "metric": "best_test_acc", "recipe": "lr 0.001, the code's"},
+        ],
     },
     {
         "section": "1.4",
@@ -147,8 +158,8 @@ def test_a_config_that_is_not_the_study_says_so(small_report):
     assert 'id="not-the-study"' in html and "Not the full study:" in html
     assert "synthetic data (256 generated training images and 128 test images), models at 0.25 width" in html
     assert "Numbers are not comparable with the original" in html
-    # study s's two rows, in place and in the index; the third has nothing of ours to compare
-    assert html.count('<td class="not-comparable">not comparable</td>') == 2 * 2
+    # study s's four rows, in place and in the index; the last has nothing of ours to compare
+    assert html.count('<td class="not-comparable">not comparable</td>') == 4 * 2
 
 
 def test_banner_facts_of_the_smoke_config():
@@ -255,10 +266,14 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
             # every study section holds the original's numbers for it: published, ours, difference, spread
             rows = page.locator('section[data-study="s"] table.published-in-place tr')
             expected = expected_in_place(report)
-            assert rows.count() == 1 + len(expected) == 3
+            assert rows.count() == 1 + len(expected) == 5
             for i, row in enumerate(expected, start=1):
                 cells = rows.nth(i).locator("td").all_inner_texts()
                 assert cells[0] == row["quantity"] and cells[2].startswith(f"{row['published']:g}")
+                # the run each number is compared with, and for a number with two, which recipe explains it
+                assert cells[7].startswith(f"s/{row['variant']}") and row["recipe"] in cells[7]
+                explains = "explains the published number" in cells[7]
+                assert explains == row["explains"] == (rows.nth(i).get_attribute("class") == "explains")
                 assert cells[3].startswith(f"{row['reproduced']:.4g}")
                 if not_the_study:
                     assert cells[4:6] == ["—", "not comparable"]
@@ -267,7 +282,7 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
             assert "per sample 2.304" in rows.nth(2).inner_text()  # 0.009 x 256
             # the index links each row to its study's section (a study this report lacks: no link)
             links = page.locator("#published-table a")
-            assert links.count() == 2 and {links.nth(i).get_attribute("href") for i in range(2)} == {"#study-s"}
+            assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
             links.first.click()
             assert page.evaluate("location.hash") == "#study-s"
             shot = report.with_suffix(".png")
