@@ -33,7 +33,7 @@ from ablate.plan.runs import make_plan
 
 from conftest import REPO, copy_workflow, tool_env
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]  # a one-node cluster, started by the session fixture
 
 CLUSTER = Path(__file__).with_name("cluster.sh")
 PROFILE = "workflow/profiles/slurm"
