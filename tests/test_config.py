@@ -159,7 +159,7 @@ def test_a_later_config_file_removes_a_study_with_null():
         },
     )
     plan = make_plan(validated(reduced, check_paths=False))
-    assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 3 * 3  # 3 variants, 3 seeds
+    assert list(plan.studies) == ["batch_size"] and len(plan.runs) == 5 * 3  # 5 variants, 3 seeds
 
 
 def test_a_later_config_file_removes_a_variant_with_null(tmp_path):
@@ -167,9 +167,10 @@ def test_a_later_config_file_removes_a_variant_with_null(tmp_path):
 
     (tmp_path / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
     config = validated(read_config_files([REPO / "config/config.yaml", tmp_path / "fewer.yaml"]), check_paths=False)
-    assert list(config["studies"]["batch_size"]["variants"]) == ["bs4", "bs128"]
+    kept = ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.01"]  # all but bs256, in config/config.yaml's order
+    assert list(config["studies"]["batch_size"]["variants"]) == kept
     plan = make_plan(config)
-    assert plan.studies["batch_size"].variants == ["bs4", "bs128"]
+    assert plan.studies["batch_size"].variants == kept
     # the other studies and their runs are as they were; a grid study is untouched
     full = make_plan(validated(read_config_files([REPO / "config/config.yaml"]), check_paths=False))
     assert [s for s in plan.studies if s != "batch_size"] == [s for s in full.studies if s != "batch_size"]
@@ -245,7 +246,7 @@ def test_snakemake_names_the_file_and_line_of_a_yaml_error_in_the_workflows_conf
 
 
 @pytest.mark.slow
-def test_snakemake_plans_two_batch_size_variants_when_an_extra_configfile_removes_one(workflow_dir):
+def test_snakemake_plans_the_batch_size_variants_but_the_one_an_extra_configfile_removes(workflow_dir):
     (workflow_dir / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
     members = "results/studies/batch_size/runs.csv"  # written by snakemake itself from its plan (plan.smk)
     result = snakemake(
@@ -253,7 +254,7 @@ def test_snakemake_plans_two_batch_size_variants_when_an_extra_configfile_remove
     )
     assert result.returncode == 0, result.stderr[-3000:]
     variants = [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
-    assert variants == ["bs4", "bs128"]
+    assert variants == ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.01"]
 
 
 @pytest.mark.parametrize(
