@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ablate.plan.config import run_defaults
+from ablate.plan.schema import run_defaults
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder, line_search, optimizer_update

@@ -19,7 +19,8 @@ from torch import nn
 from ablate import datasources as sources
 from ablate import registry
 from ablate.errors import ConfigError
-from ablate.plan.config import SCHEMA_PATH, run_defaults, schema, validated
+from ablate.plan.config import validated
+from ablate.plan.schema import SCHEMA_PATH, run_defaults, schema
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder

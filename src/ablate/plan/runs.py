@@ -13,7 +13,8 @@ from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, registry, rundir
 from ablate.errors import ConfigError
-from ablate.plan.config import check, coerce_numbers, did_you_mean, merge, schema
+from ablate.plan.config import check, did_you_mean, merge
+from ablate.plan.schema import coerce_numbers, schema
 
 STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
 

@@ -20,9 +20,9 @@ from ablate.analysis.layout import (
     STUDY_CURVES,
     STUDY_SUMMARY,
 )
-from ablate.plan.config import coerce_numbers, schema
 from ablate.plan.layout import STUDY_RUNS
 from ablate.plan.runs import Plan, config_hash
+from ablate.plan.schema import coerce_numbers, schema
 from ablate.report.scope import departures_from_study
 
 REPORT_SPEC = "results/report/spec.json"
