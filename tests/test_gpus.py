@@ -24,6 +24,7 @@ from ablate.execution.slurm import GpuShards, gpu_shards
 from conftest import REPO, snakemake
 
 
+@pytest.mark.slow  # a forward and backward pass of every model at full width
 def test_footprints_are_what_autograd_saves():
     from ablate.training.models import measure_footprint
 
