@@ -16,14 +16,18 @@ class DataUnavailable(RuntimeError):
     """The data is not where the config says and cannot be fetched; the message says what to do."""
 
 
+class NotEnoughSpace(OSError):
+    """What a job will write does not fit on its disk; the message names the numbers and the path."""
+
+
 @contextmanager
 def one_message(task: str = "") -> Iterator[None]:
-    """End a command that fails with one line saying what failed: a config or data problem with its message
-    alone (exit status 2, no traceback); anything else after its traceback, which the job's log keeps (exit
+    """End a command that fails with one line saying what failed: a config, data or disk-space problem with its
+    message alone (exit status 2, no traceback); anything else after its traceback, which the job's log keeps (exit
     status 1). `task` names what failed, e.g. "study_summary of results/studies/dropout/runs.csv"."""
     try:
         yield
-    except (ConfigError, DataUnavailable) as error:
+    except (ConfigError, DataUnavailable, NotEnoughSpace) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as error:
