@@ -20,6 +20,10 @@ class NotEnoughSpace(OSError):
     """What a job will write does not fit on its disk; the message names the numbers and the path."""
 
 
+# what ends a command with its message alone: the message says what to do, a traceback would add nothing
+ONE_MESSAGE = (ConfigError, DataUnavailable, NotEnoughSpace)
+
+
 @contextmanager
 def one_message(task: str = "") -> Iterator[None]:
     """End a command that fails with one line saying what failed: a config, data or disk-space problem with its
@@ -27,7 +31,7 @@ def one_message(task: str = "") -> Iterator[None]:
     status 1). `task` names what failed, e.g. "study_summary of results/studies/dropout/runs.csv"."""
     try:
         yield
-    except (ConfigError, DataUnavailable, NotEnoughSpace) as error:
+    except ONE_MESSAGE as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as error:

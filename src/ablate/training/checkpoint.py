@@ -92,7 +92,8 @@ class Checkpoint:
         try:
             state = torch.load(self.path, map_location=self.device, weights_only=True)
         except Exception as error:  # truncated, or not a torch file: whatever torch.load raises
-            problem = f"it does not load ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            first = (str(error).splitlines() or [""])[0].split(". ")[0]  # torch's advice after it is long
+            problem = f"it does not load ({type(error).__name__}: {first})"
         else:
             problem = self.mismatch(state)
         if problem is not None:

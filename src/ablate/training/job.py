@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate import rundir
+from ablate.errors import ONE_MESSAGE
 from ablate.execution.claims import Claim, pinned
 from ablate.execution.memory import train_memory_mb
 from ablate.execution.pool import GpuPool, GpuPoolError
@@ -92,7 +93,8 @@ def train_job(
             raise GpuPoolError(out_of_memory(name, config, error, held[0], pool, estimate)) from None
     except Exception as error:
         if log_file:  # the traceback goes to stderr (the log); the terminal gets what failed
-            log(f"{name} failed: {type(error).__name__}: {error} (traceback in {log_file})")
+            where = "" if isinstance(error, ONE_MESSAGE) else f" (traceback in {log_file})"
+            log(f"{name} failed: {type(error).__name__}: {error}{where}")
         raise
 
 
