@@ -119,7 +119,7 @@ class Trainer:
         self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
 
     def resume(self) -> None:
-        """Continue from the run directory's checkpoint, where there is one of this config."""
+        """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set aside)."""
         progress = self.checkpoint.resume(self.log)
         if progress is not None:
             self.history, self.loop.step, self.wall_seconds = progress
