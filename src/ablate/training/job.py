@@ -112,10 +112,14 @@ def out_of_memory(
     name: str, config: Mapping, error: OutOfMemory, taken: Claim | None, pool: GpuPool | None, estimate: int
 ) -> str:
     """The one message of a run that ran out of GPU memory with a GPU to itself: what it had, what to change."""
-    had = f"GPU {taken.gpu} ({pool.memory_mb:,} MB, all {taken.per_gpu} slots)" if taken and pool else "its GPU"
+    had = (
+        f"with GPU {taken.gpu} ({pool.memory_mb:,} MB, all {taken.per_gpu} slots) to itself"
+        if taken and pool
+        else "on the GPU it was given"  # no pool of slots to fall back on: a cluster job
+    )
     peak = f", {error.peak_mb:,.0f} MB allocated at the peak" if error.peak_mb is not None else ""
     return (
-        f"{name} ran out of GPU memory at epoch {error.epoch}, step {error.step} with {had} to itself "
+        f"{name} ran out of GPU memory at epoch {error.epoch}, step {error.step} {had} "
         f"(estimated need {estimate:,} MB{peak}): model {config['model']} at width "
         f"{config['width']}, batch {config['batch_size']}. It does not fit on one GPU: lower its batch_size (or "
         "width), or train it on GPUs with more memory; where execution.gpu_memory_mb is set above the GPUs' real "
