@@ -83,7 +83,7 @@ def test_out_of_memory_on_a_shared_gpu_claims_the_whole_gpu_and_resumes(tmp_path
     assert lines[1].startswith("released GPU 0")
     assert lines[2].startswith(
         "run ran out of GPU memory at epoch 2, step 12 with GPU 0, 1 of 2 slots: released them; claiming all 2 slots "
-        "of GPU 0 to resume after epoch 1 alone"
+        "of GPU 0 to resume from its last checkpoint alone"
     )
     assert lines[3].startswith("claimed GPU 0, 2 of 2 slots (slots [0, 1])")
     assert lines[4].startswith("run resumed from") and lines[4].endswith("after epoch 1")

@@ -81,10 +81,10 @@ def train_job(
                 }
             )
             log(
-                f"{name} ran out of GPU memory at epoch {error.epoch}, step {error.step} with {shared}: released "
-                f"them; claiming all {shared.per_gpu} slots of GPU {shared.gpu} to resume after epoch "
-                f"{error.resumable_after} alone (the run's memory estimate, {estimate:,} MB, was low: a lower "
-                "execution.jobs_per_gpu gives every run more memory)"
+                f"{name} ran out of GPU memory {error.where} with {shared}: released them; claiming all "
+                f"{shared.per_gpu} slots of GPU {shared.gpu} to resume from its last checkpoint alone (the run's "
+                f"memory estimate, {estimate:,} MB, was low: a lower execution.jobs_per_gpu gives every run more "
+                "memory)"
             )
         free_gpu_memory()
         try:
@@ -119,7 +119,7 @@ def out_of_memory(
     )
     peak = f", {error.peak_mb:,.0f} MB allocated at the peak" if error.peak_mb is not None else ""
     return (
-        f"{name} ran out of GPU memory at epoch {error.epoch}, step {error.step} {had} "
+        f"{name} ran out of GPU memory {error.where} {had} "
         f"(estimated need {estimate:,} MB{peak}): model {config['model']} at width "
         f"{config['width']}, batch {config['batch_size']}. It does not fit on one GPU: lower its batch_size (or "
         "width), or train it on GPUs with more memory; where execution.gpu_memory_mb is set above the GPUs' real "

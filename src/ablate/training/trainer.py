@@ -50,12 +50,13 @@ class Runtime:
 
 
 class OutOfMemory(RuntimeError):
-    """CUDA ran out of memory at `epoch`, `step` of the run, `resumable_after` epochs into it (its checkpoint);
-    `peak_mb`: the most memory torch had allocated by then (CUDA only)."""
+    """CUDA ran out of memory at `epoch`, `step` of the run (epoch 0: while its data and model were put on the
+    GPU); `peak_mb`: the most memory torch had allocated by then (CUDA only)."""
 
-    def __init__(self, epoch: int, step: int, resumable_after: int, peak_mb: float | None) -> None:
-        super().__init__(f"CUDA out of memory at epoch {epoch}, step {step}")
-        self.epoch, self.step, self.resumable_after, self.peak_mb = epoch, step, resumable_after, peak_mb
+    def __init__(self, epoch: int, step: int, peak_mb: float | None) -> None:
+        self.epoch, self.step, self.peak_mb = epoch, step, peak_mb
+        self.where = f"at epoch {epoch}, step {step}" if epoch else "while loading its data and model"
+        super().__init__(f"CUDA out of memory {self.where}")
 
 
 class Trainer:
@@ -145,7 +146,7 @@ class Trainer:
                     break
             return self.finish()
         except torch.OutOfMemoryError as error:
-            raise OutOfMemory(epoch, self.loop.step, len(self.history), self.peak_gpu_memory_mb()) from error
+            raise OutOfMemory(epoch, self.loop.step, self.peak_gpu_memory_mb()) from error
         finally:
             if self.board is not None:
                 self.board.close()
@@ -228,4 +229,9 @@ def train_run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_json(run_dir / rundir.CONFIG, config)
-    return Trainer(config, run_dir, runtime or Runtime(), log).run()
+    try:
+        trainer = Trainer(config, run_dir, runtime or Runtime(), log)
+    except torch.OutOfMemoryError as error:
+        peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+        raise OutOfMemory(0, 0, peak) from error
+    return trainer.run()
