@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 TIMING_COLUMNS = {"epoch_seconds", "images_per_second"}
-NOT_RESULTS = {"wall_seconds", "seconds_per_epoch", "images_per_second", "gpu_slot", "threads", "device_name"}
+NOT_RESULTS = {
+    "wall_seconds",
+    "seconds_per_epoch",
+    "images_per_second",
+    "gpu_slot",
+    "threads",
+    "device_name",
+    "peak_gpu_memory_mb",
+    "oom_retries",
+}
 
 
 def history_text(path: Path) -> list[list[str]]:

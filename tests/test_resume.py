@@ -1,4 +1,6 @@
-"""A local snakemake killed during a train job: the rerun with --rerun-incomplete resumes the run."""
+"""A local snakemake killed during a train job: the rerun with --rerun-incomplete resumes the run, and its
+TensorBoard curves (execution.tensorboard on, which leaves the run's identity as it was) continue without a step
+twice."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 import pandas as pd
 import pytest
 from interrupt import RESUME, history, kill_group, resume_run_dir, start, wait_for_file
+from test_tensorboard import check_run_series
 
 from conftest import copy_workflow, snakemake, tool_env
 
@@ -18,9 +21,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
-    run_dir = resume_run_dir()
-    args = [f"{run_dir}/metrics.json", "--cores", "1", *RESUME]
+    run_dir = resume_run_dir()  # the plan without the switch: the run's directory is the same with it
+    args = [f"{run_dir}/metrics.json", "--cores", "1", *RESUME, "tensorboard.yaml"]
     whole, killed = copy_workflow(tmp_path / "whole"), copy_workflow(tmp_path / "killed")
+    for workdir in (whole, killed):
+        (workdir / "tensorboard.yaml").write_text("execution: {tensorboard: true}\n")
     # the uninterrupted run trains beside the one that gets killed (one core each)
     reference = start(whole, args, tool_env(), tmp_path / "whole.txt")
     victim = start(killed, args, tool_env(), tmp_path / "killed.txt")
@@ -60,3 +65,5 @@ def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
     assert "resumed from" in log
     assert not (killed / run_dir / "checkpoint.pt").exists()
     pd.testing.assert_frame_equal(history(killed, run_dir), history(whole, run_dir), check_exact=True)
+    # 4096 images at batch 16: 256 steps an epoch
+    check_run_series(killed / "results/tensorboard/resume/a/seed0", killed / run_dir, probed=False, steps_per_epoch=256)

@@ -16,14 +16,22 @@ class DataUnavailable(RuntimeError):
     """The data is not where the config says and cannot be fetched; the message says what to do."""
 
 
+class NotEnoughSpace(OSError):
+    """What a job will write does not fit on its disk; the message names the numbers and the path."""
+
+
+# what ends a command with its message alone: the message says what to do, a traceback would add nothing
+ONE_MESSAGE = (ConfigError, DataUnavailable, NotEnoughSpace)
+
+
 @contextmanager
 def one_message(task: str = "") -> Iterator[None]:
-    """End a command that fails with one line saying what failed: a config or data problem with its message
-    alone (exit status 2, no traceback); anything else after its traceback, which the job's log keeps (exit
+    """End a command that fails with one line saying what failed: a config, data or disk-space problem with its
+    message alone (exit status 2, no traceback); anything else after its traceback, which the job's log keeps (exit
     status 1). `task` names what failed, e.g. "study_summary of results/studies/dropout/runs.csv"."""
     try:
         yield
-    except (ConfigError, DataUnavailable) as error:
+    except ONE_MESSAGE as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     except Exception as error:

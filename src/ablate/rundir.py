@@ -17,6 +17,8 @@ from typing import Any
 
 RUNS_DIR = "results/runs"
 TRAIN_BENCHMARK = "results/benchmarks/train/{run}.tsv"  # Snakemake's wall time of a run's train job
+# a run's TensorBoard event files, once per study membership (execution.tensorboard; ablate.training.board)
+TENSORBOARD_DIR = "results/tensorboard/{study}/{variant}/seed{seed}"
 
 CONFIG = "config.json"
 HISTORY = "history.csv"

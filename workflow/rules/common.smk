@@ -18,7 +18,7 @@ from ablate.analysis.layout import (
 )
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_MANIFEST
-from ablate.execution.machine import uses_cuda
+from ablate.execution.machine import require_tensorboard, uses_cuda
 from ablate.execution.pool import NoGpu, detect_pool
 from ablate.execution.slurm import gpu_shards
 from ablate.plan.config import ordered_like, read_config_files, validated
@@ -101,6 +101,10 @@ def train_gres(wildcards):
     return f"shard:{SHARDED_GPU.shards_for_run(PLAN.runs[wildcards.run].config, _execution['eval_batch_size'])}"
 
 
+if _execution["tensorboard"]:
+    require_tensorboard()  # before any job runs, not in each train job
+
+
 # where and how runs execute: read by train jobs, never part of their identity
 RUNTIME = {
     "device": _execution["device"],
@@ -108,6 +112,7 @@ RUNTIME = {
     "eval_batch_size": _execution["eval_batch_size"],
     "data_root": config["dataset"]["root"],
     "gpu_pool": GPU_POOL.to_json() if GPU_POOL is not None else None,
+    "tensorboard": PLAN.tensorboard_dirs() if _execution["tensorboard"] else None,  # run -> event directories
 }
 
 

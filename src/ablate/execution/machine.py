@@ -1,14 +1,17 @@
 """The machine's facts that rules (at parse time) and train jobs both read: whether an NVIDIA driver is
-there, which GPUs this process may use and their memory (nvidia-smi, narrowed by CUDA_VISIBLE_DEVICES), and
-the CPU's name. Torch-free: torch.cuda would say the same, slower."""
+there, which GPUs this process may use and their memory (nvidia-smi, narrowed by CUDA_VISIBLE_DEVICES), the
+CPU's name, and whether TensorBoard is installed. Torch-free: torch.cuda would say the same, slower."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import shutil
 import subprocess
 from pathlib import Path
+
+from ablate.errors import ConfigError
 
 NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
@@ -64,3 +67,12 @@ def visible_gpus() -> dict[int, int]:
         # a driver without nvidia-smi: count the GPUs; their memory must come from the config
         memory_of = dict.fromkeys(range(len(list(NVIDIA_GPUS.iterdir()))), 0)
     return memory_of
+
+
+def require_tensorboard() -> None:
+    """Stop with one message where execution.tensorboard is on but the package is not installed (an extra)."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "config error at execution.tensorboard: true, but the tensorboard package is not installed: "
+            "pip install -e '.[tensorboard]' -c constraints.txt, or set it to false"
+        )

@@ -73,6 +73,16 @@ class Plan:
     def members(self) -> list[Member]:
         return [m for study in self.studies.values() for m in study.members]
 
+    def tensorboard_dirs(self) -> dict[str, list[str]]:
+        """Run -> its TensorBoard directories, one per study membership (rundir.TENSORBOARD_DIR): what train jobs
+        get through results/runtime.json where execution.tensorboard is on, outside any run's identity."""
+        dirs: dict[str, list[str]] = {}
+        for m in self.members:
+            dirs.setdefault(m.run_id, []).append(
+                rundir.TENSORBOARD_DIR.format(study=m.study, variant=m.variant, seed=m.seed)
+            )
+        return dirs
+
     @property
     def interprets(self) -> bool:
         """Section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them."""

@@ -4,6 +4,10 @@ checkpoint.pt holds the model, optimizer and scheduler states, every random numb
 from (the data generator, torch's CPU generator, the CUDA generators), the history so far, the step count
 and the probes' state; progress.json beside it says how far the run got, for `python -m ablate status`
 (which then needs neither torch nor the checkpoint). Both are written atomically, after every epoch.
+
+A checkpoint that does not load (truncated by a full disk or a killed copy) or is not of this run (another
+config, other weights) is damaged: it is moved aside to checkpoint.pt.damaged, never deleted, and the run
+starts from scratch. A run never continues from another run's state.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from torch import nn
 
 from ablate import rundir
 from ablate.training.probes import ProbeRecorder
+
+DAMAGED_SUFFIX = ".damaged"
+STATE_KEYS = ("config", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng", "history", "step")
 
 
 class Stateful(Protocol):
@@ -78,13 +85,20 @@ class Checkpoint:
         rundir.write_json(self.run_dir / rundir.PROGRESS, summary)
 
     def resume(self, log: Callable[[str], None]) -> Progress | None:
-        """Restore every piece from checkpoint.pt where there is one of this config; returns how far the run got,
-        or None (nothing restored) where there is none."""
+        """Restore every piece from checkpoint.pt where there is one of this run; returns how far the run got, or
+        None (nothing restored) where there is none, or where it is damaged (then it is moved aside)."""
         if not self.path.exists():
             return None
-        state = torch.load(self.path, map_location=self.device, weights_only=True)
-        if state["config"] != dict(self.config):
-            log(f"ignoring {self.path}: it belongs to another config")
+        try:
+            state = torch.load(self.path, map_location=self.device, weights_only=True)
+        except Exception as error:  # truncated, or not a torch file: whatever torch.load raises
+            first = (str(error).splitlines() or [""])[0].split(". ")[0]  # torch's advice after it is long
+            problem = f"it does not load ({type(error).__name__}: {first})"
+        else:
+            problem = self.mismatch(state)
+        if problem is not None:
+            aside = self.set_aside()
+            log(f"damaged checkpoint {self.path}: {problem}; kept as {aside.name}, training from scratch")
             return None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -98,3 +112,28 @@ class Checkpoint:
         self.probes.load_state_dict(state["probes"])
         log(f"resumed from {self.path} after epoch {len(progress.history)}")
         return progress
+
+    def mismatch(self, state: object) -> str | None:
+        """Why `state` (a loaded checkpoint.pt) is not a checkpoint of this run, checked before anything is
+        restored from it; None where it is one."""
+        if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
+            return "it is not a checkpoint of this code (keys missing)"
+        if state["config"] != dict(self.config):
+            return "it is another run's (its config differs from this run's)"
+        ours = self.model.state_dict()
+        theirs = state["model"]
+        if set(theirs) != set(ours) or any(theirs[key].shape != ours[key].shape for key in ours):
+            return "its weights do not fit this run's model"
+        return None
+
+    def set_aside(self) -> Path:
+        """Move checkpoint.pt to checkpoint.pt.damaged (.damaged.2, ... where that is taken); progress.json,
+        which described it, goes."""
+        aside = self.path.with_name(self.path.name + DAMAGED_SUFFIX)
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = self.path.with_name(f"{self.path.name}{DAMAGED_SUFFIX}.{number}")
+        self.path.rename(aside)
+        (self.run_dir / rundir.PROGRESS).unlink(missing_ok=True)
+        return aside

@@ -7,6 +7,7 @@ epoch's numbers become. Losses and accuracies stay on the device until the epoch
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ from ablate.training.device import Precision
 from ablate.training.probes import ProbeRecorder
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Tests only: "N" or "N,M": raise CUDA's out-of-memory error before optimizer step N (and M), each once per
+# process, so that a job's fallback (ablate.training.job) can be tested on machines without a GPU.
+INJECT_OOM = "ABLATE_INJECT_OOM_AT_STEP"
+_injected: set[int] = set()
+
+
+def _injected_oom(step: int, at: frozenset[int]) -> None:
+    if step in at and step not in _injected:
+        _injected.add(step)
+        raise torch.OutOfMemoryError(f"CUDA out of memory (injected before step {step} by {INJECT_OOM})")
 
 
 @dataclass
@@ -60,6 +72,7 @@ class EpochLoop:
         self.diverged_step: int | None = None
         # on the CPU a sync costs nothing, so divergence is caught at its step; on accelerators every 50
         self.check_every = 1 if device.type == "cpu" else 50
+        self.inject_oom_at = frozenset(int(step) for step in os.environ.get(INJECT_OOM, "").split(",") if step)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.precision.autocast is None:
@@ -79,6 +92,8 @@ class EpochLoop:
             data.dataset.train, data.batch_size, data.generator, data.normalize, data.augment
         ):
             self.step += 1
+            if self.inject_oom_at:
+                _injected_oom(self.step, self.inject_oom_at)
             with self.autocast():
                 logits = self.forward(images)
                 loss = self.loss_fn(logits.float(), labels)

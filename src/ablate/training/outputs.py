@@ -72,8 +72,13 @@ def metrics(
     channels_last: bool,
     compiled: bool,
     gpu_slot: str | None,
+    oom_retries: Sequence[Mapping] = (),
+    gpu_memory_estimate_mb: int | None = None,
+    peak_gpu_memory_mb: float | None = None,
 ) -> dict:
-    """metrics.json: the run's results, then the provenance of its timings (device, precision, versions)."""
+    """metrics.json: the run's results, then the provenance of its timings (device, precision, versions) and its
+    GPU memory: the estimate its slots were sized by, the peak torch allocated, and the attempts that ran out of
+    memory (`oom_retries`: epoch, step, slots held), so that the estimate can be corrected from measurements."""
     best = max(history, key=lambda row: row["test_acc"], default=None)
     last = history[-1] if history else None
     timed = history[1:] or history  # the first epoch carries warm-up costs
@@ -94,6 +99,9 @@ def metrics(
         "wall_seconds": wall_seconds,
         "device": str(device),
         "gpu_slot": gpu_slot,
+        "gpu_memory_estimate_mb": gpu_memory_estimate_mb,
+        "peak_gpu_memory_mb": peak_gpu_memory_mb,
+        "oom_retries": list(oom_retries),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "precision": precision.label,
         "channels_last": channels_last,

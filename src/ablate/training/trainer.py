@@ -5,6 +5,10 @@ What a finished run directory holds: config.json, history.csv, steps.csv, model.
 killed job resume and end with the same numbers as an uninterrupted run; progress.json beside it says how
 far the run got (ablate.training.checkpoint). The epochs themselves: ablate.training.loop.
 
+Before it trains, a run checks that what it will write fits on its disk (ablate.training.space); while it
+trains, it can write TensorBoard event files (ablate.training.board). CUDA running out of memory ends the run
+with OutOfMemory, which says where; the job decides what follows (ablate.training.job).
+
 Every log line starts with the run's name: the workflow shows train jobs' lines side by side.
 """
 
@@ -13,14 +17,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from ablate import rundir
 from ablate.data import batches, datasets
-from ablate.training import components, outputs, probes
+from ablate.execution.memory import train_memory_mb
+from ablate.training import components, outputs, probes, space
+from ablate.training.board import Board
 from ablate.training.checkpoint import Checkpoint, Progress
 from ablate.training.device import apply_precision, pick_device, precision_policy
 from ablate.training.loop import Data, EpochLoop
@@ -39,6 +45,18 @@ class Runtime:
     gpu_slot: str | None = (
         None  # "GPU g, k of K slots" where the run holds slots of a GPU pool (ablate.execution.claims)
     )
+    tensorboard: tuple[str, ...] = ()  # the run's event directories (ablate.training.board); empty: none
+    oom_retries: list[dict] = field(default_factory=list)  # the job's earlier attempts that ran out of memory
+
+
+class OutOfMemory(RuntimeError):
+    """CUDA ran out of memory at `epoch`, `step` of the run (epoch 0: while its data and model were put on the
+    GPU); `peak_mb`: the most memory torch had allocated by then (CUDA only)."""
+
+    def __init__(self, epoch: int, step: int, peak_mb: float | None) -> None:
+        self.epoch, self.step, self.peak_mb = epoch, step, peak_mb
+        self.where = f"at epoch {epoch}, step {step}" if epoch else "while loading its data and model"
+        super().__init__(f"CUDA out of memory {self.where}")
 
 
 class Trainer:
@@ -96,12 +114,13 @@ class Trainer:
         )
         self.history: list[dict] = []
         self.wall_seconds = 0.0
+        self.board: Board | None = None
 
     def save_checkpoint(self) -> None:
         self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
 
     def resume(self) -> None:
-        """Continue from the run directory's checkpoint, where there is one of this config."""
+        """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set aside)."""
         progress = self.checkpoint.resume(self.log)
         if progress is not None:
             self.history, self.loop.step, self.wall_seconds = progress
@@ -111,35 +130,60 @@ class Trainer:
         self.resume()
         epochs = self.config["epochs"]
         if len(self.history) < epochs:
+            self.check_space()
             self.log(
                 f"{epochs - len(self.history)} of {epochs} epochs to train on {self.device} "
                 f"({self.precision.label}): {len(self.dataset.train):,} images per epoch, "
                 f"batch {self.config['batch_size']}"
             )
-        for epoch in range(len(self.history) + 1, epochs + 1):
-            started = time.perf_counter()
-            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trains at, before the scheduler steps
-            train_loss, train_acc, images_per_second = self.loop.train_epoch(epoch)
-            if self.loop.diverged_step is not None:
-                self.log(
-                    f"epoch {epoch}/{epochs} diverged: loss not finite at step {self.loop.diverged_step}; "
-                    "stopping (recorded as a result)"
-                )
-                break
-            test = self.loop.evaluate()
-            if not math.isfinite(test[0]):
-                self.loop.diverged_step = self.loop.step
-                self.log(f"epoch {epoch}/{epochs} diverged: test loss not finite after step {self.loop.step}")
-                break
-            self.scheduler.step(test[0])
-            seconds = time.perf_counter() - started
-            self.wall_seconds += seconds
-            row = outputs.history_row(epoch, (train_loss, train_acc), test, lr, seconds, images_per_second)
-            self.history.append(row)
-            eta = (epochs - epoch) * self.wall_seconds / len(self.history)
-            self.log(outputs.epoch_line(row, epochs, eta))
-            self.save_checkpoint()
-        return self.finish()
+        if self.runtime.tensorboard:
+            first = self.loop.step + 1 if self.loop.step else 0
+            self.board = Board(self.runtime.tensorboard, first, self.run_dir.name, self.config)
+        epoch = len(self.history) + 1
+        try:
+            for epoch in range(len(self.history) + 1, epochs + 1):
+                if not self.train_epoch(epoch):
+                    break
+            return self.finish()
+        except torch.OutOfMemoryError as error:
+            raise OutOfMemory(epoch, self.loop.step, self.peak_gpu_memory_mb()) from error
+        finally:
+            if self.board is not None:
+                self.board.close()
+
+    def train_epoch(self, epoch: int) -> bool:
+        """Train and test epoch `epoch`, log it and checkpoint; False where the run diverged (then it stops)."""
+        epochs = self.config["epochs"]
+        started = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trains at, before the scheduler steps
+        train_loss, train_acc, images_per_second = self.loop.train_epoch(epoch)
+        if self.loop.diverged_step is not None:
+            self.log(
+                f"epoch {epoch}/{epochs} diverged: loss not finite at step {self.loop.diverged_step}; "
+                "stopping (recorded as a result)"
+            )
+            return False
+        test = self.loop.evaluate()
+        if not math.isfinite(test[0]):
+            self.loop.diverged_step = self.loop.step
+            self.log(f"epoch {epoch}/{epochs} diverged: test loss not finite after step {self.loop.step}")
+            return False
+        self.scheduler.step(test[0])
+        seconds = time.perf_counter() - started
+        self.wall_seconds += seconds
+        row = outputs.history_row(epoch, (train_loss, train_acc), test, lr, seconds, images_per_second)
+        self.history.append(row)
+        eta = (epochs - epoch) * self.wall_seconds / len(self.history)
+        self.log(outputs.epoch_line(row, epochs, eta))
+        if self.board is not None:
+            self.board.write(self.probes.rows, row, self.loop.step)
+        self.save_checkpoint()
+        return True
+
+    def check_space(self) -> None:
+        """Stop before training where what the run will write does not fit on its disk (ablate.training.space)."""
+        steps = space.steps_of(self.config, len(self.dataset.train))
+        space.check_space(self.run_dir, space.estimate(self.config, self.model, steps, len(self.runtime.tensorboard)))
 
     def metrics(self) -> dict:
         return outputs.metrics(
@@ -153,11 +197,26 @@ class Trainer:
             channels_last=self.channels_last,
             compiled=self.runtime.compile,
             gpu_slot=self.runtime.gpu_slot,
+            oom_retries=self.runtime.oom_retries,
+            gpu_memory_estimate_mb=self.gpu_memory_estimate_mb(),
+            peak_gpu_memory_mb=self.peak_gpu_memory_mb(),
         )
+
+    def peak_gpu_memory_mb(self) -> float | None:
+        """The most memory torch allocated on the GPU in this process so far (CUDA only)."""
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1) if self.device.type == "cuda" else None
+
+    def gpu_memory_estimate_mb(self) -> int | None:
+        """The estimate the GPU slots were sized by (ablate.execution.memory), for runs on a GPU or a GPU pool."""
+        if self.device.type != "cuda" and self.runtime.gpu_slot is None:
+            return None
+        return train_memory_mb(self.config, self.runtime.eval_batch_size)
 
     def finish(self) -> dict:
         """Write history.csv, steps.csv, model.pt and metrics.json (last); returns the metrics."""
         metrics = self.metrics()
+        if self.board is not None:  # the steps of a diverged epoch, which wrote no epoch row
+            self.board.write(self.probes.rows, None, self.loop.step)
         steps = (probes.columns(self.config["probes"]), self.probes.rows)
         outputs.write_outputs(self.run_dir, self.history, steps, self.model, metrics)
         return metrics
@@ -170,4 +229,9 @@ def train_run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_json(run_dir / rundir.CONFIG, config)
-    return Trainer(config, run_dir, runtime or Runtime(), log).run()
+    try:
+        trainer = Trainer(config, run_dir, runtime or Runtime(), log)
+    except torch.OutOfMemoryError as error:
+        peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
+        raise OutOfMemory(0, 0, peak) from error
+    return trainer.run()
