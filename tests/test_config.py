@@ -167,7 +167,7 @@ def test_a_later_config_file_removes_a_variant_with_null(tmp_path):
 
     (tmp_path / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
     config = validated(read_config_files([REPO / "config/config.yaml", tmp_path / "fewer.yaml"]), check_paths=False)
-    kept = ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.01"]  # all but bs256, in config/config.yaml's order
+    kept = ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.005"]  # all but bs256, in config/config.yaml's order
     assert list(config["studies"]["batch_size"]["variants"]) == kept
     plan = make_plan(config)
     assert plan.studies["batch_size"].variants == kept
@@ -254,7 +254,7 @@ def test_snakemake_plans_the_batch_size_variants_but_the_one_an_extra_configfile
     )
     assert result.returncode == 0, result.stderr[-3000:]
     variants = [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
-    assert variants == ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.01"]
+    assert variants == ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.005"]
 
 
 @pytest.mark.parametrize(
