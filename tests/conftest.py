@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,34 @@ def synthetic_config(**defaults) -> dict:
         "studies": {"s": {"variants": {"a": {}}}},
         "report": {"hyperparameters": {"study": "s", "variant": "a"}},
     }
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")  # Debian's, installed by .ci/run
+
+
+@contextmanager
+def chromium_page(requests: list, errors: list) -> Iterator:
+    """A page of headless Chromium (Playwright driving Debian's browser, offline), recording every request it
+    makes and every console or page error into the lists."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page
+        finally:
+            browser.close()

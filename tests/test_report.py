@@ -23,12 +23,11 @@ from ablate.report.render import git_state, render_report
 from ablate.report.scope import departures_from_study
 from ablate.training.trainer import Runtime, train_run
 
-from conftest import REPO, synthetic_config
+from conftest import CHROMIUM, REPO, chromium_page, synthetic_config
 
 pytestmark = pytest.mark.slow  # the report of two runs trained by the module's fixture, in headless Chromium
 
 HOSTILE = '<script>window.__injected = 1</script> & "quoted"'
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # the original's numbers for study s (four rows in place in its section) and one for a study this report lacks
 PUBLISHED = [
     {
@@ -229,69 +228,49 @@ def expected_in_place(report: Path) -> list[dict]:
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 @pytest.mark.parametrize("which", ["report", "small_report"])
 def test_report_renders_in_headless_chromium_without_network(which, request):
-    from playwright.sync_api import sync_playwright
-
     report = request.getfixturevalue(which)
     not_the_study = which == "small_report"
     requests, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("request", lambda r: requests.append(r.url))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(report.as_uri(), wait_until="load")
-            assert page.title() == HOSTILE
-            assert page.evaluate("window.__injected") is None
-            images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
-            assert images and all(done and width > 500 for done, width in images)
-            assert page.locator("h2").count() >= 5
-            banner = page.locator("#not-the-study")
+    with chromium_page(requests, errors) as page:
+        page.goto(report.as_uri(), wait_until="load")
+        assert page.title() == HOSTILE
+        assert page.evaluate("window.__injected") is None
+        images = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
+        assert images and all(done and width > 500 for done, width in images)
+        assert page.locator("h2").count() >= 5
+        banner = page.locator("#not-the-study")
+        if not_the_study:
+            assert banner.is_visible() and "synthetic data" in banner.inner_text()
+            assert "Numbers are not comparable" in banner.inner_text()
+        else:
+            assert banner.count() == 0
+        # every study section holds the original's numbers for it: published, ours, difference, spread
+        rows = page.locator('section[data-study="s"] table.published-in-place tr')
+        expected = expected_in_place(report)
+        assert rows.count() == 1 + len(expected) == 5
+        for i, row in enumerate(expected, start=1):
+            cells = rows.nth(i).locator("td").all_inner_texts()
+            assert cells[0] == row["quantity"] and cells[2].startswith(f"{row['published']:g}")
+            # the run each number is compared with, and for a number with two, which recipe explains it
+            assert cells[7].startswith(f"s/{row['variant']}") and row["recipe"] in cells[7]
+            explains = "explains the published number" in cells[7]
+            assert explains == row["explains"] == (rows.nth(i).get_attribute("class") == "explains")
+            assert cells[3].startswith(f"{row['reproduced']:.4g}")
             if not_the_study:
-                assert banner.is_visible() and "synthetic data" in banner.inner_text()
-                assert "Numbers are not comparable" in banner.inner_text()
+                assert cells[4:6] == ["—", "not comparable"]
             else:
-                assert banner.count() == 0
-            # every study section holds the original's numbers for it: published, ours, difference, spread
-            rows = page.locator('section[data-study="s"] table.published-in-place tr')
-            expected = expected_in_place(report)
-            assert rows.count() == 1 + len(expected) == 5
-            for i, row in enumerate(expected, start=1):
-                cells = rows.nth(i).locator("td").all_inner_texts()
-                assert cells[0] == row["quantity"] and cells[2].startswith(f"{row['published']:g}")
-                # the run each number is compared with, and for a number with two, which recipe explains it
-                assert cells[7].startswith(f"s/{row['variant']}") and row["recipe"] in cells[7]
-                explains = "explains the published number" in cells[7]
-                assert explains == row["explains"] == (rows.nth(i).get_attribute("class") == "explains")
-                assert cells[3].startswith(f"{row['reproduced']:.4g}")
-                if not_the_study:
-                    assert cells[4:6] == ["—", "not comparable"]
-                else:
-                    assert cells[4] == f"{row['difference']:+.3g}" and cells[5] == row["within"]
-            assert "per sample 2.304" in rows.nth(2).inner_text()  # 0.009 x 256
-            # the index links each row to its study's section (a study this report lacks: no link)
-            links = page.locator("#published-table a")
-            assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
-            links.first.click()
-            assert page.evaluate("location.hash") == "#study-s"
-            shot = report.with_suffix(".png")
-            page.screenshot(path=str(shot), full_page=True)
-            if os.environ.get("ABLATE_SCREENSHOT_DIR"):
-                target = Path(os.environ["ABLATE_SCREENSHOT_DIR"])
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy(shot, target / shot.name)
-        finally:
-            browser.close()
+                assert cells[4] == f"{row['difference']:+.3g}" and cells[5] == row["within"]
+        assert "per sample 2.304" in rows.nth(2).inner_text()  # 0.009 x 256
+        # the index links each row to its study's section (a study this report lacks: no link)
+        links = page.locator("#published-table a")
+        assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
+        links.first.click()
+        assert page.evaluate("location.hash") == "#study-s"
+        shot = report.with_suffix(".png")
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("ABLATE_SCREENSHOT_DIR"):
+            target = Path(os.environ["ABLATE_SCREENSHOT_DIR"])
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, target / shot.name)
     assert not errors
     assert all(url.startswith(("file:", "data:")) for url in requests), requests

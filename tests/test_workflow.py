@@ -15,7 +15,7 @@ from ablate.analysis.published import read_published
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
 
-from conftest import copy_workflow, job_counts, snakemake
+from conftest import CHROMIUM, chromium_page, copy_workflow, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 SMOKE = ("--configfile", "config/smoke.yaml")
@@ -77,6 +77,32 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert bs4["n"] == 1 and f"{bs4['reproduced']:.4g}" in html.split('id="published-table"')[1]
     batch = (smoke / "results/studies/batch_size/summary.csv").read_text().splitlines()
     assert batch[0].startswith("variant,model,parameters,epochs,batch_size") and len(batch) == 6  # 5 variants
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_the_batch_size_section_names_the_variant_each_published_number_is_compared_with(smoke):
+    """In a browser: each of the original's numbers in the batch-size section names the run it is compared with;
+    the two the code's lr cannot explain come first with the variant whose lr does, then with the code's."""
+    requests, errors = [], []
+    with chromium_page(requests, errors) as page:
+        page.goto((smoke / "report/report.html").as_uri(), wait_until="load")
+        rows = page.locator('section[data-study="batch_size"] table.published-in-place tr')
+        compared = {}
+        for i in range(1, rows.count()):
+            cells = rows.nth(i).locator("td").all_inner_texts()
+            compared.setdefault(cells[0], []).append((cells[7], rows.nth(i).get_attribute("class")))
+    assert all(where.startswith("batch_size/") for pairs in compared.values() for where, _ in pairs)
+    for quantity, implied in (
+        ("Batch size 128, best accuracy (20 epochs)", "bs128-lr0.005"),
+        ("Batch size 128, test accuracy after 6 epochs", "bs128-lr0.005"),
+        ("Batch size 256, best accuracy (50 epochs)", "bs256-lr0.005"),
+    ):
+        (first, bold), (second, plain) = compared[quantity]
+        assert first.startswith(f"batch_size/{implied}") and "explains the published number" in first
+        assert second.startswith(f"batch_size/{implied.split('-')[0]}") and "the code's" in second
+        assert (bold, plain) == ("explains", None)
+    assert compared["Basic CNN test accuracy after 6 epochs"] == [("batch_size/bs4", None)]
+    assert not errors and all(url.startswith(("file:", "data:")) for url in requests)
 
 
 def test_nothing_is_scheduled_after_a_complete_run(smoke):
