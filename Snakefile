@@ -43,5 +43,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        "report/report.html",
+        REPORT,
     default_target: True

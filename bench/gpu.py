@@ -121,9 +121,9 @@ def measure_pair(config: dict, sizes: Sizes, device: str, scratch: Path) -> dict
     trainer = trainer_for(config, scratch, device)
     ours(trainer, 1)  # untimed: cuDNN autotuning, the caching allocator
     rates = [ours(trainer, 2) for _ in range(sizes.repeats)]
-    trainer.evaluate()
+    trainer.loop.evaluate()
     started = time.perf_counter()
-    trainer.evaluate()
+    trainer.loop.evaluate()
     eval_rate = len(trainer.dataset.test) / (time.perf_counter() - started)
     # probe runs record what the original's plain loop does not: no like-for-like original to time; and they
     # are always fp32, so bf16 autocast is timed for the others only (the evidence for precision: auto)

@@ -61,7 +61,7 @@ def run_config(model: str, batch_size: int, steps: int, precision: str) -> dict:
 
 def ours(trainer: Trainer, epoch: int) -> float:
     """images/s of one training epoch of the Trainer's loop (ablate.training.loop)."""
-    return trainer.train_epoch(epoch)[2]
+    return trainer.loop.train_epoch(epoch)[2]
 
 
 def seed_loop(model, loader: DataLoader, optimizer, loss_fn, count: int) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from ablate.analysis.envelopes import probe_envelopes
 from ablate.analysis.figures import envelope_figure
+from ablate.analysis.members import StudyRuns
 from ablate.plan.layout import write_members
 
 
@@ -43,7 +44,7 @@ def runs_csv(tmp_path) -> Path:
 
 
 def test_band_spans_each_models_runs_per_step(runs_csv):
-    table = probe_envelopes(runs_csv, "step_loss")
+    table = probe_envelopes(StudyRuns.from_csv(runs_csv), "step_loss")
     vgg = table[table["group"] == "vgg_a"]
     assert vgg["min"].tolist() == [4, 3, 2, 1] and vgg["max"].tolist() == [6, 5, 4, 3]
     assert vgg["mean"].tolist() == [5, 4, 3, 2] and (vgg["runs"] == 2).all()
@@ -52,12 +53,12 @@ def test_band_spans_each_models_runs_per_step(runs_csv):
 
 
 def test_smoothing_is_a_rolling_mean_before_the_envelope(runs_csv):
-    table = probe_envelopes(runs_csv, "step_loss", smoothing=2)
+    table = probe_envelopes(StudyRuns.from_csv(runs_csv), "step_loss", smoothing=2)
     assert table[table["group"] == "vgg_a"]["min"].tolist() == [4, 3.5, 2.5, 1.5]
 
 
 def test_line_search_bands_use_their_min_and_max_columns(runs_csv, tmp_path):
-    table = probe_envelopes(runs_csv, "line_search")
+    table = probe_envelopes(StudyRuns.from_csv(runs_csv), "line_search")
     assert list(dict.fromkeys(table["series"])) == ["loss range", "effective beta"]
     # one band per run (learning rate), never pooled over a model's runs
     a1 = table[(table["series"] == "loss range") & (table["band"] == "a1")]

@@ -24,6 +24,7 @@ from ablate.analysis.figures import (
     save,
     smallest_text_px,
 )
+from ablate.analysis.members import StudyRuns
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
 from ablate.plan.runs import make_plan
@@ -72,12 +73,12 @@ def fake_run(root: Path, variant: str, seed: int, epochs: int, shift: float) -> 
     return {"study": "s", "variant": variant, "seed": seed, "run": run, "run_dir": str(run_dir)}
 
 
-def curves_runs(root: Path, epochs: int) -> Path:
+def curves_runs(root: Path, epochs: int) -> StudyRuns:
     """Three variants of two seeds each; bs128 and bs256 give identical curves."""
     rows = [fake_run(root, "bs4", seed, epochs, 0.5) for seed in (0, 1)]
     rows += [fake_run(root, variant, seed, epochs, 0.0) for variant in ("bs128", "bs256") for seed in (0, 1)]
     write_members(rows, root / "runs.csv")
-    return root / "runs.csv"
+    return StudyRuns.from_csv(root / "runs.csv")
 
 
 def probe_table(probe: str, groups: dict[str, list[str]], steps: int = 600) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from ablate.plan.config import run_defaults
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder, line_search, optimizer_update
@@ -38,10 +39,15 @@ class Quadratic(nn.Module):
         return 0.5 * (w @ self.hessian @ w.T).squeeze()
 
 
+def run_settings(probes: list[str]) -> dict:
+    """A run config with these probes, every setting at its default but line_search at every step."""
+    return {**run_defaults(), "probes": probes, "probe_every": 1}
+
+
 def probe_quadratic(start: torch.Tensor, hessian: torch.Tensor, steps: int = 8) -> list[dict[str, float]]:
     model = Quadratic(start, hessian)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    recorder = ProbeRecorder(model, optimizer, ["step_loss", "beta", "line_search"], probe_every=1)
+    recorder = ProbeRecorder(model, optimizer, run_settings(["step_loss", "beta", "line_search"]))
     for step in range(1, steps + 1):
         optimizer.zero_grad()
         loss = model.loss()

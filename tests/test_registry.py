@@ -3,6 +3,7 @@ torch; and a new probe needs nothing but its function and its entry."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from torch import nn
 
 from ablate import registry
 from ablate.errors import ConfigError
-from ablate.plan.config import SCHEMA_PATH, schema, validated
+from ablate.plan.config import SCHEMA_PATH, run_defaults, schema, validated
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder
@@ -126,7 +127,8 @@ def test_probes_are_complete():
         assert probe.band in ("group", "variant"), name
         assert all(low in probe.columns and high in probe.columns for low, high in probe.series.values()), name
         assert set(probe.settings) <= run_keys, name
-        assert not probe.sampled or "probe_every" in probe.settings, name
+        assert all("default" in setting for setting in probe.settings.values()), name  # the schema's only default
+        assert not probe.every or probe.every.split(".")[0] in probe.settings, name
         assert all(FIGURE_NUMBER.fullmatch(n) for n in [*probe.figures, *probe.figures.values()]), name
         # what the original showed belongs to a figure of the original
         assert not probe.published or any(n.startswith("Figure ") for n in probe.figures.values()), name
@@ -137,13 +139,22 @@ def test_an_entry_with_an_unknown_or_misspelt_field_fails_to_load():
         registry.entries(registry.Probe, {"p": {"function": "m:f", "colums": ["p"]}})
 
 
+def every_step(probe: str) -> dict:
+    """The run keys that make `probe` run at every step (its `every` setting at 1)."""
+    every = registry.PROBES[probe].every
+    if not every:
+        return {}
+    key, _, nested = every.partition(".")
+    return {key: {**run_defaults()[key], nested: 1}} if nested else {key: 1}
+
+
 @pytest.mark.parametrize("name", list(registry.PROBES))
 def test_each_probe_writes_its_columns_and_leaves_the_run_as_it_found_it(name):
     torch.manual_seed(0)
     model = build_model("basic_cnn", width=0.25)
     optimizer = components.optimizer(model.parameters(), {"name": "sgd", "lr": 0.01, "momentum": 0.9})
     images, labels = torch.randn(8, 3, 32, 32), torch.arange(8)
-    recorder = ProbeRecorder(model, optimizer, [name], probe_every=1)
+    recorder = ProbeRecorder(model, optimizer, {**run_defaults(), "probes": [name], **every_step(name)})
 
     def loss_at() -> torch.Tensor:
         return nn.functional.cross_entropy(model(images), labels)
@@ -166,25 +177,36 @@ def test_each_probe_writes_its_columns_and_leaves_the_run_as_it_found_it(name):
 
 def test_parse_time_imports_no_torch():
     code = (
-        "import sys; import ablate.registry, ablate.plan.config, ablate.plan.runs, ablate.plan.scope; "
+        "import sys; import ablate.registry, ablate.plan.config, ablate.plan.runs, ablate.report.spec; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-# Task: a probe is its function and its entry. The toy weight_norm, added to a copy of the workflow:
+# Task: a probe is its function and its entry, its settings included. The toy weight_norm, with two settings
+# (the norm's order, and every how many steps it runs), added to a copy of the workflow:
 WEIGHT_NORM_FUNCTION = '''
 
-def weight_norm(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> dict:
-    """The L2 norm of all the model's weights."""
-    return {"weight_norm": _norm([p.detach() for p in recorder.model.parameters()])}
+def weight_norm(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings) -> dict:
+    """The norm of all the model's weights, of the order its settings say."""
+    flat = torch.cat([p.detach().flatten() for p in recorder.model.parameters()])
+    return {"weight_norm": torch.linalg.vector_norm(flat, ord=settings["weight_norm"]["order"])}
 '''
 WEIGHT_NORM_ENTRY = """  weight_norm:
     function: "ablate.training.probes:weight_norm"
     columns: [weight_norm]
+    every: weight_norm.every
+    settings:
+      weight_norm:
+        type: object
+        additionalProperties: false
+        default: {}
+        properties:
+          order: {type: number, exclusiveMinimum: 0, default: 2.0}
+          every: {type: integer, minimum: 1, default: 1}
     title: "Weight norm: ||w_t|| of all weights"
     y_label: weight norm
-    caption: Weight norm. The L2 norm of all the model's weights per step; band over each model's runs.
+    caption: Weight norm. The norm of all the model's weights per step; band over each model's runs.
 """
 # config/smoke.yaml's landscape study alone, on fewer images and learning rates, recording weight_norm only
 WEIGHT_NORM_STUDY = {
@@ -195,7 +217,11 @@ WEIGHT_NORM_STUDY = {
         "feature_maps": None,
     },
     "studies": {
-        "landscape": {"probes": ["weight_norm"], "grid": {"optimizer.lr": [0.001, 0.002]}},
+        "landscape": {
+            "probes": ["weight_norm"],
+            "weight_norm": {"order": 1, "every": 3},
+            "grid": {"optimizer.lr": [0.001, 0.002]},
+        },
         **dict.fromkeys(
             ("batch_size", "dropout", "residual", "resnet_depth", "loss", "activation", "optimizer", "vgg", "santurkar")
         ),
@@ -204,7 +230,7 @@ WEIGHT_NORM_STUDY = {
 
 
 @pytest.mark.slow
-def test_a_new_probe_needs_only_its_function_and_its_registry_entry(tmp_path):
+def test_a_new_probe_with_settings_needs_only_its_function_and_its_registry_entry(tmp_path):
     with pytest.raises(ConfigError, match="weight_norm"):
         validated(synthetic_config(probes=["weight_norm"]), check_paths=False)
     workdir = copy_workflow(tmp_path / "workflow")
@@ -214,7 +240,15 @@ def test_a_new_probe_needs_only_its_function_and_its_registry_entry(tmp_path):
         handle.write(WEIGHT_NORM_ENTRY)
     (workdir / "weight_norm.yaml").write_text(yaml.safe_dump(WEIGHT_NORM_STUDY))
 
-    accepts = "from ablate.plan.config import validated; validated({'defaults': {'probes': ['weight_norm']}}, False)"
+    # the schema takes the setting and its default from the entry, and checks values against it
+    accepts = (
+        "from ablate.errors import ConfigError; from ablate.plan.config import validated\n"
+        "config = validated({'defaults': {'probes': ['weight_norm']}}, False)\n"
+        "assert config['defaults']['weight_norm'] == {'order': 2.0, 'every': 1}, config['defaults']\n"
+        "try:\n    validated({'defaults': {'probes': ['weight_norm'], 'weight_norm': {'order': -1}}}, False)\n"
+        "except ConfigError as error:\n    assert 'weight_norm.order' in str(error), error\n"
+        "else:\n    raise AssertionError('order -1 accepted')"
+    )
     env = {"PYTHONPATH": str(workdir / "src"), "PATH": str(Path(sys.executable).parent)}
     subprocess.run([sys.executable, "-c", accepts], cwd=workdir, env=env, check=True)
 
@@ -225,11 +259,16 @@ def test_a_new_probe_needs_only_its_function_and_its_registry_entry(tmp_path):
     for run in runs:
         steps = pd.read_csv(run / "steps.csv")
         assert list(steps.columns) == ["epoch", "step", "weight_norm"], run
-        assert steps["weight_norm"].gt(0).all() and steps["weight_norm"].nunique() > 1, run
+        recorded = steps["weight_norm"].notna()
+        assert (recorded == (steps["step"] % 3 == 0)).all(), run  # every 3 steps, as its setting says
+        norms = steps.loc[recorded, "weight_norm"]
+        assert norms.gt(0).all() and norms.nunique() > 1, run
+        config = json.loads((run / "config.json").read_text())
+        assert config["weight_norm"] == {"order": 1.0, "every": 3}, run  # part of the run, and so of its identity
     analysis = workdir / "results/analysis/landscape"
     assert (analysis / "weight_norm.png").stat().st_size > 10_000
     table = pd.read_csv(analysis / "weight_norm.csv")
     assert set(table["group"]) == {"vgg_a", "vgg_a_bn"} and (table["runs"] == 2).all()
     html = (workdir / "report/report.html").read_text()
     assert 'alt="Probe weight_norm per step for study landscape"' in html
-    assert "Weight norm. The L2 norm of all the model&#39;s weights per step" in html
+    assert "Weight norm. The norm of all the model&#39;s weights per step" in html

@@ -12,12 +12,15 @@ import pytest
 import yaml
 
 from ablate.analysis.figures import study_curves
-from ablate.analysis.tables import published_comparison, write_hyperparameters, write_study_summary
+from ablate.analysis.hyperparameters import write_hyperparameters
+from ablate.analysis.members import StudyRuns
+from ablate.analysis.published import published_comparison, write_published
+from ablate.analysis.summary import write_study_summary
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
 from ablate.plan.runs import make_plan
-from ablate.plan.scope import departures_from_study
 from ablate.report.render import git_state, render_report
+from ablate.report.scope import departures_from_study
 from ablate.training.trainer import Runtime, train_run
 
 from conftest import REPO, synthetic_config
@@ -73,8 +76,8 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     study = root / "results/studies/s"
     rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in plan.studies["s"].members]
     write_members(rows, study / "runs.csv")
-    write_study_summary(study / "runs.csv", study / "summary.csv")
-    study_curves(study / "runs.csv", study / "curves.png", title=HOSTILE)
+    write_study_summary(StudyRuns.from_csv(study / "runs.csv"), study / "summary.csv")
+    study_curves(StudyRuns.from_csv(study / "runs.csv"), study / "curves.png", title=HOSTILE)
     hyper_dir = root / plan.run_of("s", "a", 0).dir
     write_hyperparameters(hyper_dir / "config.json", root / "hyperparameters.csv")
     spec = {
@@ -97,10 +100,11 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
             "variant": "a",
             "run_dir": str(hyper_dir),
         },
-        "published": str(root / "published.yaml"),
+        "published": str(root / "published.csv"),
         "benchmarks": [],
     }
     (root / "published.yaml").write_text(yaml.safe_dump(PUBLISHED))
+    write_published(root / "published.yaml", [StudyRuns.from_csv(study / "runs.csv")], root / "published.csv")
     return root, config, spec
 
 
@@ -206,7 +210,7 @@ def test_provenance_names_commit_versions_and_each_runs_device(report, tmp_path,
 def expected_in_place(report: Path) -> list[dict]:
     """The published_comparison rows of study s, from the runs the report shows."""
     runs_csv = report.parent.parent / "results/studies/s/runs.csv"
-    return [row for row in published_comparison(PUBLISHED, {"s": runs_csv}) if row["study"] == "s"]
+    return [row for row in published_comparison(PUBLISHED, {"s": StudyRuns.from_csv(runs_csv)}) if row["study"] == "s"]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from ablate.analysis.figures import study_curves
-from ablate.analysis.tables import published_comparison, study_summary, write_study_summary
+from ablate.analysis.members import StudyRuns
+from ablate.analysis.published import published_comparison, write_published
+from ablate.analysis.summary import study_summary, write_study_summary
 from ablate.errors import ConfigError
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
@@ -160,7 +162,7 @@ def runs_csv(tmp_path) -> Path:
 
 
 def test_summary_holds_mean_sd_and_n_per_measured_column(runs_csv):
-    summary = study_summary(runs_csv).set_index("variant")
+    summary = study_summary(StudyRuns.from_csv(runs_csv)).set_index("variant")
     assert list(summary.index) == ["a", "b", "c"]
     a, b, c = summary.loc["a"], summary.loc["b"], summary.loc["c"]
     assert a["final_test_acc"] == pytest.approx(statistics.mean(ACCS))
@@ -198,7 +200,7 @@ def test_published_comparison_spread_rule(runs_csv):
         entry("test_acc_at_epoch", 61.0, compare={"epoch": 1}),
         entry("parameters", 0.062006),
     ]
-    rows = published_comparison(published, {"s": runs_csv})
+    rows = published_comparison(published, {"s": StudyRuns.from_csv(runs_csv)})
     within, beyond, single, missing, loss, epoch, params = rows
     assert (within["reproduced"], within["sd"], within["n"]) == (pytest.approx(mean), pytest.approx(sd), 3)
     assert within["difference"] == pytest.approx(mean - 73.5) and within["within"] == "yes"
@@ -214,7 +216,8 @@ def test_published_comparison_spread_rule(runs_csv):
 
 def test_published_divergence(runs_csv):
     rows = published_comparison(
-        [entry("diverged", True, variant="c"), entry("diverged", True), entry("diverged", False)], {"s": runs_csv}
+        [entry("diverged", True, variant="c"), entry("diverged", True), entry("diverged", False)],
+        {"s": StudyRuns.from_csv(runs_csv)},
     )
     c, a, a_false = rows
     assert (c["kind"], c["diverged"], c["n"], c["within"]) == ("diverged", 1, 2, "yes")
@@ -224,7 +227,7 @@ def test_published_divergence(runs_csv):
 
 def test_report_shows_mean_sd_and_the_spread_rule(runs_csv, tmp_path, monkeypatch):
     study = runs_csv.parent
-    write_study_summary(runs_csv, study / "summary.csv")
+    write_study_summary(StudyRuns.from_csv(runs_csv), study / "summary.csv")
     bands = []
     original = __import__("matplotlib.axes", fromlist=["Axes"]).Axes.fill_between
 
@@ -233,7 +236,7 @@ def test_report_shows_mean_sd_and_the_spread_rule(runs_csv, tmp_path, monkeypatc
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr("matplotlib.axes.Axes.fill_between", counting)
-    study_curves(runs_csv, study / "curves.png", title="s")
+    study_curves(StudyRuns.from_csv(runs_csv), study / "curves.png", title="s")
     assert len(bands) == 2 * 4  # a and c have several seeds: a min-max band in each of the four panels
     pd.DataFrame([("model", "basic_cnn")], columns=["hyperparameter", "value"]).to_csv(
         tmp_path / "hyper.csv", index=False
@@ -259,9 +262,10 @@ def test_report_shows_mean_sd_and_the_spread_rule(runs_csv, tmp_path, monkeypatc
             }
         ],
         "hyperparameters": {"table": str(tmp_path / "hyper.csv"), "study": "s", "variant": "a", "run_dir": "r"},
-        "published": str(tmp_path / "published.yaml"),
+        "published": str(tmp_path / "published.csv"),
         "benchmarks": [],
     }
+    write_published(tmp_path / "published.yaml", [StudyRuns.from_csv(runs_csv)], tmp_path / "published.csv")
     out = tmp_path / "report.html"
     render_report(spec, out)
     html = out.read_text()

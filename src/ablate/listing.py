@@ -95,7 +95,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from ablate.status import stage
 
     plan = load_plan(args)
-    stages = {run.id: stage(Path(run.dir)) for run in plan.runs.values()}  # done, partial or new
+    stages = {run.id: stage(Path(run.dir)) for run in plan.runs.values()}  # done, partial or pending
     tsv = args.format == "tsv"
     recipe, columns = (recipe_tsv, RECIPE_TSV) if tsv else (recipe_columns, RECIPE_COLUMNS)
     headers = ("study", "variant", "seed", *columns, "state", "run_dir")
@@ -104,16 +104,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if tsv:
         return 0
     variants = sum(len(s.variants) for s in plan.studies.values())
-    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "partial", "new")}
+    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "partial", "pending")}
     print(
         f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
-        f"{len(plan.runs)} unique runs ({counts['done']} done, {counts['partial']} partial, {counts['new']} new)"
+        f"{len(plan.runs)} unique runs ({counts['done']} done, {counts['partial']} partial, "
+        f"{counts['pending']} pending)"
     )
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ablate.status import format_duration, plan_status, summary
+    from ablate.durations import format_duration
+    from ablate.status import plan_status, summary
 
     plan = load_plan(args)
     status = plan_status(plan)

@@ -57,8 +57,8 @@ class Model(Entry):
 @dataclass(frozen=True)
 class Probe(Entry):
     columns: tuple[str, ...] = ()
-    sampled: bool = False
-    settings: tuple[str, ...] = ()
+    settings: dict[str, dict] = field(default_factory=dict)  # run key -> its JSON schema, with its default
+    every: str = ""  # the setting holding the steps between two calls (dotted where nested); "": every step
     series: dict[str, tuple[str, str]] = field(default_factory=dict)
     band: str = "group"
     title: str = ""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 RUNS_DIR = "results/runs"
+TRAIN_BENCHMARK = "results/benchmarks/train/{run}.tsv"  # Snakemake's wall time of a run's train job
 
 CONFIG = "config.json"
 HISTORY = "history.csv"

@@ -1,7 +1,7 @@
 """Where a config's runs stand on disk: done, partial (epoch k of n) or not started, and the time still to go.
 
 A run is done once its metrics.json exists (written last), partial while its per-epoch checkpoint.pt
-exists. How far a partial run got is read from progress.json, the small file train.py writes beside
+exists. How far a partial run got is read from progress.json, the small file the train job writes beside
 each checkpoint; a checkpoint without one (or newer than it) is opened instead. The time to go is the
 mean s/epoch of the finished runs with the same model, width and batch size, applied to the epochs
 left; nothing measured, nothing guessed. Torch is imported only to open such a checkpoint.
@@ -15,24 +15,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ablate.durations import format_duration
 from ablate.plan.runs import Plan, Run
 from ablate.rundir import CHECKPOINT, METRICS, PROGRESS
 
 
-def format_duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def stage(run_dir: Path) -> str:
-    """done, partial or new, from which files exist (cheap: what `plan` shows)."""
+    """done, partial or pending, from which files exist (cheap: what `plan` shows)."""
     if (run_dir / METRICS).exists():
         return "done"
-    return "partial" if (run_dir / CHECKPOINT).exists() else "new"
+    return "partial" if (run_dir / CHECKPOINT).exists() else "pending"
 
 
 @dataclass(frozen=True)

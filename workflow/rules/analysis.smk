@@ -1,11 +1,12 @@
-# Per study: the per-variant summary (Tables 2 and 3), the curves, and the BatchNorm analyses; Table 1.
+# Per study: the per-variant summary (Tables 2 and 3), the curves, and the BatchNorm analyses; Table 1; the
+# published numbers beside ours. Each script gets the paths its rule declares (--files) and reads no others.
 
 
 rule study_summary:
     input:
         runs=STUDY_RUNS,
-        configs=lambda wc: study_files(rundir.CONFIG, wc),
-        metrics=lambda wc: study_files(rundir.METRICS, wc),
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+        metrics=lambda wc: study_files(rundir.METRICS, wc.study),
     output:
         report(
             STUDY_SUMMARY,
@@ -19,14 +20,16 @@ rule study_summary:
     conda:
         "../envs/ablate.yaml"
     shell:
-        'python "$ABLATE_SCRIPTS/study_summary.py" --runs {input.runs} --out {output} > {log} 2>&1'
+        'python "$ABLATE_SCRIPTS/study_summary.py" --runs {input.runs} --files {input.configs} {input.metrics} '
+        "--out {output} > {log} 2>&1"
 
 
 rule study_curves:
     input:
         runs=STUDY_RUNS,
-        histories=lambda wc: study_files(rundir.HISTORY, wc),
-        metrics=lambda wc: study_files(rundir.METRICS, wc),
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+        histories=lambda wc: study_files(rundir.HISTORY, wc.study),
+        metrics=lambda wc: study_files(rundir.METRICS, wc.study),
     output:
         report(
             STUDY_CURVES,
@@ -42,7 +45,8 @@ rule study_curves:
     conda:
         "../envs/ablate.yaml"
     shell:
-        'python "$ABLATE_SCRIPTS/study_curves.py" --runs {input.runs} --title {params.title:q} --out {output} '
+        'python "$ABLATE_SCRIPTS/study_curves.py" --runs {input.runs} '
+        "--files {input.configs} {input.histories} {input.metrics} --title {params.title:q} --out {output} "
         "> {log} 2>&1"
 
 
@@ -50,9 +54,9 @@ rule study_curves:
 rule probe_envelope:
     input:
         runs=STUDY_RUNS,
-        steps=lambda wc: study_files(rundir.STEPS, wc),
-        metrics=lambda wc: study_files(rundir.METRICS, wc),
-        configs=lambda wc: study_files(rundir.CONFIG, wc),
+        steps=lambda wc: study_files(rundir.STEPS, wc.study),
+        metrics=lambda wc: study_files(rundir.METRICS, wc.study),
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
     output:
         table=ENVELOPE_TABLE,
         figure=report(
@@ -71,14 +75,15 @@ rule probe_envelope:
     conda:
         "../envs/ablate.yaml"
     shell:
-        'python "$ABLATE_SCRIPTS/probe_envelope.py" --runs {input.runs} --probe {wildcards.probe} '
+        'python "$ABLATE_SCRIPTS/probe_envelope.py" --runs {input.runs} '
+        "--files {input.configs} {input.steps} {input.metrics} --probe {wildcards.probe} "
         "--group-by {params.group_by:q} --smoothing {params.smoothing} --title {params.title:q} "
         "--table {output.table} --figure {output.figure} > {log} 2>&1"
 
 
 rule hyperparameters:
     input:
-        f"{report_run_dir(PLAN, 'hyperparameters')}/{rundir.CONFIG}",
+        f"{PLAN.ref_run_dir('hyperparameters')}/{rundir.CONFIG}",
     output:
         report(HYPERPARAMETERS, caption="../report/hyperparameters.rst", category="1. Tables"),
     log:
@@ -87,3 +92,24 @@ rule hyperparameters:
         "../envs/ablate.yaml"
     shell:
         'python "$ABLATE_SCRIPTS/hyperparameters.py" --run-config {input} --out {output} > {log} 2>&1'
+
+
+# Published vs reproduced: every number of config/published.yaml (report.published) beside ours, from the runs
+# of the studies it names that the config plans.
+if config["report"]["published"]:
+
+    rule published:
+        input:
+            published=config["report"]["published"],
+            runs=[STUDY_RUNS.format(study=s) for s in PUBLISHED_STUDIES],
+            metrics=study_files(rundir.METRICS, *PUBLISHED_STUDIES),
+            histories=study_files(rundir.HISTORY, *PUBLISHED_STUDIES),
+        output:
+            report(PUBLISHED, caption="../report/published.rst", category="1. Tables"),
+        log:
+            "results/logs/published.log",
+        conda:
+            "../envs/ablate.yaml"
+        shell:
+            'python "$ABLATE_SCRIPTS/published.py" --published {input.published} --runs {input.runs} '
+            "--files {input.metrics} {input.histories} --out {output} > {log} 2>&1"

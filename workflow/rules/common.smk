@@ -6,30 +6,23 @@ from pathlib import Path
 
 from ablate import rundir
 from ablate.plan.config import ordered_like, read_config_files, validated
-from ablate.plan.layout import (
+from ablate.analysis.layout import (
     ARCHITECTURE,
-    DATASET_DESCRIPTION,
-    DATASET_IDENTITY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
     FEATURE_MAPS,
     FILTERS,
     HYPERPARAMETERS,
-    REPORT_SPEC,
-    RUN_CONFIG,
-    RUNTIME_SETTINGS,
+    PUBLISHED,
     STUDY_CURVES,
-    STUDY_RUNS,
     STUDY_SUMMARY,
-    TRAIN_BENCHMARK,
-    interprets,
-    report_run_dir,
-    report_spec,
-    spec_paths,
-    write_members,
 )
+from ablate.analysis.published import compared_studies
+from ablate.data.layout import DATASET_MANIFEST
+from ablate.plan.layout import DATASET_IDENTITY, RUN_CONFIG, RUNTIME_SETTINGS, STUDY_RUNS, write_members
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
-from ablate.rundir import RUNS_DIR
+from ablate.report.spec import REPORT, REPORT_SPEC, report_spec, spec_paths
+from ablate.rundir import RUNS_DIR, TRAIN_BENCHMARK
 from ablate.training.device import uses_cuda
 from ablate.training.gpus import NoGpu, detect_pool, shard_pool
 
@@ -44,9 +37,8 @@ config.update(_merged)
 PLAN = make_plan(config)
 DATASET = dataset_identity(config["dataset"])
 DATASET_NAME = f"{DATASET['name']}-{config_hash(DATASET)}"  # named by its identity: never rewritten
-DATASET_MANIFEST = DATASET_DESCRIPTION.format(dataset=DATASET_NAME)
+DATASET_FILE = DATASET_MANIFEST.format(dataset=DATASET_NAME)
 SPEC = report_spec(PLAN, config)
-INTERPRET = interprets(PLAN)
 
 
 wildcard_constraints:
@@ -106,6 +98,11 @@ def run_files(run_dir, *names):
     return [ancient(f"{run_dir}/{n}") if n in rundir.UNCHECKSUMMED else f"{run_dir}/{n}" for n in names]
 
 
-def study_files(name, wildcards):
-    """One file of every run of a study, e.g. study_files(rundir.HISTORY, wildcards)."""
-    return [f for run in PLAN.studies[wildcards.study].run_ids for f in run_files(rundir.run_dir(run), name)]
+def study_files(name, *studies):
+    """One file of every run of the studies, e.g. study_files(rundir.HISTORY, "dropout")."""
+    runs = dict.fromkeys(run for study in studies for run in PLAN.studies[study].run_ids)
+    return [f for run in runs for f in run_files(rundir.run_dir(run), name)]
+
+
+# the studies whose numbers config/published.yaml (report.published) compares, where the config plans them
+PUBLISHED_STUDIES = [s for s in compared_studies(config["report"]["published"]) if s in PLAN.studies]

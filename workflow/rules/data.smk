@@ -9,7 +9,7 @@ rule dataset:
     input:
         ancient(DATASET_IDENTITY.format(dataset=DATASET_NAME)),
     output:
-        DATASET_MANIFEST,
+        DATASET_FILE,
     params:
         root=config["dataset"]["root"],
         download="--download" if config["dataset"]["download"] else "",

@@ -1,9 +1,9 @@
 # Section 1.9, network interpretation, where the config names its two runs (report.filters and
 # report.feature_maps): the ResNets' architecture table (Figure 8, measured by a forward pass), the
 # first-layer filters of a trained ResNet, and a test image's feature maps through one stage.
-if INTERPRET:
-    FILTERS_RUN = report_run_dir(PLAN, "filters")
-    FEATURE_MAPS_RUN = report_run_dir(PLAN, "feature_maps")
+if PLAN.interprets:
+    FILTERS_RUN = PLAN.ref_run_dir("filters")
+    FEATURE_MAPS_RUN = PLAN.ref_run_dir("feature_maps")
 
     rule architecture:
         output:

@@ -8,7 +8,6 @@ localrules:
     dataset_identity,
     runtime,
     study_runs,
-    report_spec,
 
 
 rule run_config:
@@ -52,16 +51,3 @@ rule study_runs:
         "results/logs/plan/{study}-runs.log",
     run:
         write_members(params.members, output[0])
-
-
-# What the report shows, by path (ablate.plan.report_spec); its `config_hash` names the plan, so an edit that
-# leaves every run the same (lr: 1 for lr: 1.0) changes nothing here.
-rule report_spec:
-    output:
-        REPORT_SPEC,
-    params:
-        spec=SPEC,
-    log:
-        "results/logs/plan/report.log",
-    run:
-        rundir.write_json(output[0], params.spec)

@@ -11,7 +11,7 @@
 
 rule train:
     input:
-        data=ancient(DATASET_MANIFEST),
+        data=ancient(DATASET_FILE),
         runtime=ancient(RUNTIME_SETTINGS),
         run_config=ancient(RUN_CONFIG),
     output:

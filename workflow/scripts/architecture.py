@@ -5,9 +5,11 @@ import argparse
 from pathlib import Path
 
 from ablate.analysis.architecture import write_architecture_table
+from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--width", type=float, default=1.0)
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-write_architecture_table(Path(args.out), width=args.width)
+with one_message("architecture"):
+    write_architecture_table(Path(args.out), width=args.width)

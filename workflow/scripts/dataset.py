@@ -13,5 +13,5 @@ parser.add_argument("--root", required=True)
 parser.add_argument("--download", action="store_true")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-with one_message():
+with one_message(f"dataset check of {args.root}"):
     prepare(rundir.read_json(args.identity), args.root, args.download, Path(args.out))

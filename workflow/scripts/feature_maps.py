@@ -15,6 +15,6 @@ parser.add_argument("--stage", default="layer1")
 parser.add_argument("--image", type=int, default=0)
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-with one_message():
+with one_message(f"feature_maps of {args.run_dir}"):
     image = sample_image(rundir.read_config(args.run_dir), rundir.read_json(args.runtime)["data_root"], args.image)
     block_feature_maps(Path(args.run_dir), image, Path(args.out), stage=args.stage)

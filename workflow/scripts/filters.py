@@ -4,9 +4,11 @@ import argparse
 from pathlib import Path
 
 from ablate.analysis.interpret import first_layer_filters
+from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-first_layer_filters(Path(args.run_dir), Path(args.out))
+with one_message(f"filters of {args.run_dir}"):
+    first_layer_filters(Path(args.run_dir), Path(args.out))

@@ -3,10 +3,12 @@
 import argparse
 from pathlib import Path
 
-from ablate.analysis.tables import write_hyperparameters
+from ablate.analysis.hyperparameters import write_hyperparameters
+from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-config", required=True, help="results/runs/<run>/config.json")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-write_hyperparameters(Path(args.run_config), Path(args.out))
+with one_message(f"hyperparameters of {args.run_config}"):
+    write_hyperparameters(Path(args.run_config), Path(args.out))

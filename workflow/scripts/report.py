@@ -4,10 +4,12 @@ import argparse
 from pathlib import Path
 
 from ablate import rundir
+from ablate.errors import one_message
 from ablate.report.render import render_report
 
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--spec", required=True, help="results/plan/report.json: what the report holds, by path")
+parser.add_argument("--spec", required=True, help="results/report/spec.json (ablate.report.spec)")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-render_report(rundir.read_json(args.spec), Path(args.out))
+with one_message(f"report from {args.spec}"):
+    render_report(rundir.read_json(args.spec), Path(args.out))

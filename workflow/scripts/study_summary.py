@@ -3,10 +3,14 @@
 import argparse
 from pathlib import Path
 
-from ablate.analysis.tables import write_study_summary
+from ablate.analysis.members import StudyRuns
+from ablate.analysis.summary import write_study_summary
+from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--runs", required=True, help="results/studies/<study>/runs.csv")
+parser.add_argument("--files", nargs="+", required=True, help="the run files the rule declares (config, metrics)")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
-write_study_summary(Path(args.runs), Path(args.out))
+with one_message(f"study_summary of {args.runs}"):
+    write_study_summary(StudyRuns.from_inputs(args.runs, args.files), Path(args.out))

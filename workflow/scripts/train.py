@@ -23,5 +23,5 @@ overrides = {
     "eval_batch_size": args.eval_batch_size,
     "data_root": args.data_root,
 }
-with one_message():
+with one_message(f"train {args.run_dir}"):
     train_job(args.run_config, args.run_dir, args.runtime, args.threads, args.log, overrides)

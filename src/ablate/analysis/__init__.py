@@ -1,2 +1,4 @@
-"""Stage 4, analysis: per-study tables (tables), the probes' bands over runs (envelopes), the ResNets'
-architecture table, the interpretation figures, and every figure's drawing (figures)."""
+"""Stage 4, analysis: what the rules compute from run directories, each into its own file (layout): a study's
+members and their declared files (members), its summary table (summary), Table 1 (hyperparameters), the
+published numbers beside ours (published), the probes' bands over runs (envelopes), the ResNets' architecture
+table (architecture), the interpretation figures (interpret), and every figure's drawing (figures)."""

@@ -12,12 +12,11 @@ rolling mean over steps applied to every run the same way first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 
-from ablate import registry, rundir
-from ablate.analysis.tables import read_members
+from ablate import registry
+from ablate.analysis.members import StudyRuns
 
 COLUMNS = ["series", "group", "band", "step", "min", "max", "mean", "runs"]
 
@@ -29,7 +28,7 @@ def _group_label(config: Mapping, key: str) -> str:
     return str(value)
 
 
-def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothing: int = 1) -> pd.DataFrame:
+def probe_envelopes(study: StudyRuns, probe: str, group_by: str = "model", smoothing: int = 1) -> pd.DataFrame:
     """Long table: series, group, band, step, min, max, mean, runs (how many runs the step's band covers).
 
     `band` is the group itself, or for probes whose registry entry says `band: variant` (line_search) the variant
@@ -37,11 +36,9 @@ def probe_envelopes(runs_csv: Path, probe: str, group_by: str = "model", smoothi
     """
     frames = []
     entry = registry.PROBES[probe]
-    members = read_members(runs_csv)
-    for member in members.drop_duplicates("run").itertuples():
-        run_dir = Path(member.run_dir)
-        steps = rundir.read_steps(run_dir)
-        group = _group_label(rundir.read_config(run_dir), group_by)
+    for member in study.members.drop_duplicates("run").itertuples():
+        steps = study.steps(member.run)
+        group = _group_label(study.config(member.run), group_by)
         # seeds of one variant share its band
         band = str(member.variant) if entry.band == "variant" else group
         for series, (low, high) in entry.series.items():

@@ -31,7 +31,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from ablate import registry
-from ablate.analysis.tables import histories, member_results
+from ablate.analysis.members import StudyRuns, histories, member_results
 
 REPORT_COLUMN_PX = 1100  # report.html.j2: body max-width, the widest an <img> is shown
 FIGURE_WIDTH_PX = 1080  # + the img's 1 px border on both sides <= the column: never scaled down at 100% zoom
@@ -135,10 +135,10 @@ PANELS = (
 )
 
 
-def curves_figure(runs_csv: Path, title: str = "") -> Figure:
+def curves_figure(study: StudyRuns, title: str = "") -> Figure:
     """Train/test loss and accuracy per epoch, one line per variant: the mean over seeds with a min-max band."""
-    epochs = histories(runs_csv)
-    results = member_results(runs_csv)
+    epochs = histories(study)
+    results = member_results(study)
     variants = list(dict.fromkeys(results["variant"]))
     points = int(epochs["epoch"].nunique()) if not epochs.empty else 0
     with plt.rc_context(STYLE):
@@ -176,8 +176,8 @@ def curves_figure(runs_csv: Path, title: str = "") -> Figure:
     return fig
 
 
-def study_curves(runs_csv: Path, out: Path, title: str = "") -> None:
-    save(curves_figure(runs_csv, title), out)
+def study_curves(study: StudyRuns, out: Path, title: str = "") -> None:
+    save(curves_figure(study, title), out)
 
 
 def _log_scale_if_wide(ax, values) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -32,10 +33,43 @@ def _registry_enums(node: Any) -> Any:
     return node
 
 
+def _without_defaults(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _without_defaults(value) for key, value in node.items() if key != "default"}
+    return node
+
+
+def _defaults_only(node: Mapping) -> dict:
+    """A setting's schema reduced to its defaults, nested as run_defaults holds them."""
+    reduced: dict = {"default": node["default"]} if "default" in node else {}
+    nested = {key: _defaults_only(value) for key, value in node.get("properties", {}).items()}
+    if nested:
+        reduced["properties"] = nested
+    return reduced
+
+
+def _probe_settings(root: dict) -> dict:
+    """Each probe's settings (registry.yaml: run key -> its schema and default) as run keys: the schema under
+    $defs.run, the defaults under $defs.run_defaults, so that they are stated once, in the probe's entry."""
+    run, defaults = root["$defs"]["run"]["properties"], root["$defs"]["run_defaults"]["properties"]
+    for probe in registry.PROBES.values():
+        for key, setting in probe.settings.items():
+            setting = json.loads(json.dumps(setting))  # the registry's tuples as JSON lists
+            if key in run and run[key] != _without_defaults(setting):
+                raise ValueError(f"registry.yaml: probe {probe.name} declares setting {key!r} unlike another probe")
+            run[key], defaults[key] = _without_defaults(setting), _defaults_only(setting)
+    return root
+
+
 @cache
 def schema() -> dict:
     with SCHEMA_PATH.open() as handle:
-        return _registry_enums(yaml.safe_load(handle))
+        return _probe_settings(_registry_enums(yaml.safe_load(handle)))
+
+
+def run_defaults() -> dict:
+    """A run's every key at its default (the schema's $defs.run_defaults), probe settings included."""
+    return fill_defaults({}, schema()["$defs"]["run_defaults"])
 
 
 @cache

@@ -74,6 +74,17 @@ class Plan:
     def members(self) -> list[Member]:
         return [m for study in self.studies.values() for m in study.members]
 
+    @property
+    def interprets(self) -> bool:
+        """Section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them."""
+        return bool(self.report_refs["filters"] and self.report_refs["feature_maps"])
+
+    def ref_run_dir(self, key: str) -> str:
+        """The run directory report.<key> (hyperparameters, filters, feature_maps) points at: its study's first
+        seed."""
+        study, variant = self.report_refs[key]
+        return self.run_of(study, variant, self.studies[study].seeds[0]).dir
+
     def run_of(self, study: str, variant: str, seed: int) -> Run:
         for member in self.studies[study].members:
             if member.variant == variant and member.seed == seed:
@@ -217,27 +228,6 @@ def make_plan(config: Mapping) -> Plan:
     plan = Plan(runs=runs, studies={s.name: s for s in ordered})
     plan.report_refs = _report_refs(config, plan)
     return plan
-
-
-def plan_hash(plan: Plan, config: Mapping) -> str:
-    """The hash the report names as its config: of what the config resolves to (studies, their members and
-    runs, the report's and the analyses' settings), so that an edit resolving to the same runs (lr: 1 for
-    lr: 1.0, a setting no component reads) changes no job's params and re-renders nothing."""
-    resolved = {
-        "studies": [
-            {
-                "name": s.name,
-                "title": s.title,
-                "table": s.table,
-                "figure": s.figure,
-                "members": [[m.variant, m.seed, m.run_id] for m in s.members],
-            }
-            for s in plan.studies.values()
-        ],
-        "report": coerce_numbers(config["report"], schema()["properties"]["report"]),
-        "analysis": config["analysis"],
-    }
-    return config_hash(resolved)
 
 
 def natural_key(text: str) -> list:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate.analysis.tables import MEASURED
+from ablate.analysis.summary import MEASURED
 from ablate.report.text import TEXT
 
 

@@ -16,7 +16,8 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ablate import rundir
-from ablate.analysis.tables import published_comparison
+from ablate.analysis.members import read_members
+from ablate.analysis.published import read_published
 from ablate.plan.runs import natural_key
 from ablate.report.cells import architecture, fmt, summary_rows
 from ablate.report.provenance import benchmarks, cuda, git_state, run_devices, snakemake_version, workflow_dir
@@ -35,7 +36,7 @@ def _mark_not_comparable(rows: list[dict]) -> None:
 
 
 def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
-    """Studies and section 1.9 in the order of their titles (see ablate.plan.natural_key)."""
+    """Studies and section 1.9 in the order of their titles (ablate.plan.runs.natural_key)."""
     sections = [{"kind": "study", **study} for study in studies]
     if interpret:
         sections.append(
@@ -53,15 +54,12 @@ def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
 
 
 def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> None:
-    """Render the report from `spec` (written by the workflow's report rule; see workflow/rules/report.smk).
+    """Render the report from `spec` (ablate.report.spec; written by the rule report_spec, workflow/rules/report.smk).
     `workflow`: the checkout whose git commit the provenance names (default: workflow_dir())."""
     studies = []
-    runs_csvs = {}
     for study in spec["studies"]:
-        runs_csv = Path(study["runs"])
-        runs_csvs[study["name"]] = runs_csv
         header, rows = summary_rows(Path(study["summary"]))
-        members = pd.read_csv(runs_csv, dtype={"variant": str})
+        members = read_members(Path(study["runs"]))
         envelopes = [
             {
                 "probe": e["probe"],
@@ -82,8 +80,7 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
             }
         )
     hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
-    published = yaml.safe_load(Path(spec["published"]).read_text()) if spec.get("published") else []
-    comparison = published_comparison(published or [], runs_csvs)
+    comparison = read_published(Path(spec["published"])) if spec.get("published") else []
     departures = list(spec.get("departures_from_study") or [])
     if departures:
         _mark_not_comparable(comparison)

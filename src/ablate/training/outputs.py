@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 from ablate import rundir
-from ablate.status import format_duration
+from ablate.durations import format_duration
 from ablate.training.device import Precision, cpu_name
 from ablate.training.models import parameter_count
 

@@ -7,8 +7,9 @@ optimizer's state and the random number generators exactly as it found them: a r
 the same trajectory as one without. Probe runs are true fp32 (see ablate.plan): the perturbations of
 `line_search` are far below bf16's resolution.
 
-A probe is a function here, (recorder, loss, loss_at) -> {column: value}, and its entry in ablate/registry.yaml
-(its steps.csv columns, its figure's title and axis, its caption in the report); nothing else names it.
+A probe is a function, (recorder, loss, loss_at, settings) -> {column: value}, and its entry in
+ablate/registry.yaml (its steps.csv columns, its settings with their schema and defaults, how often it runs, its
+figure's title and axis, its caption in the report); nothing else names it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from torch import nn
 
 from ablate import registry
 from ablate.training.models import last_linear
-
-DIRECTIONS = ("update", "gradient")
 
 
 def columns(probes: Sequence[str]) -> list[str]:
@@ -85,7 +84,7 @@ def line_search(
         lr = optimizer.param_groups[0]["lr"]
         step = [-lr * g for g in grads]
     else:
-        raise ValueError(f"unknown line_search direction {direction!r}; known: {', '.join(DIRECTIONS)}")
+        raise ValueError(f"unknown line_search direction {direction!r}")  # the schema lists the known ones
     step_norm = _norm(step)
     losses, diffs, betas = [], [], []
     for c in factors:
@@ -115,22 +114,17 @@ def line_search(
 
 
 class ProbeRecorder:
-    """Calls the run's probes (ablate/registry.yaml) after every backward pass and collects one row per step;
-    values stay on the device until the epoch ends (no sync per step)."""
+    """Calls the probes of the run `run` (its resolved config; ablate/registry.yaml) after every backward pass and
+    collects one row per step; values stay on the device until the epoch ends (no sync per step). Each probe gets
+    the run's values of the settings its entry lists and runs every `every` steps where its entry names one."""
 
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        probes: Sequence[str],
-        probe_every: int = 10,
-        line_search: Mapping | None = None,
-    ) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, run: Mapping) -> None:
         self.model, self.optimizer = model, optimizer
-        self.probes = tuple(probe for probe in registry.PROBES if probe in probes)  # in registry order
-        self.functions = {probe: registry.PROBES[probe].load() for probe in self.probes}
-        self.every = probe_every
-        self.line_search = dict(line_search or {})
+        self.probes = tuple(probe for probe in registry.PROBES if probe in run["probes"])  # in registry order
+        entries = {probe: registry.PROBES[probe] for probe in self.probes}
+        self.functions = {probe: entry.load() for probe, entry in entries.items()}
+        self.settings = {probe: {key: run[key] for key in entry.settings} for probe, entry in entries.items()}
+        self.every = {probe: _setting(run, entry.every) if entry.every else 1 for probe, entry in entries.items()}
         self.layer = last_linear(model)
         self.memory: dict = {}  # what probes carry from step to step (in checkpoints, with the rows)
         self.rows: list[dict[str, float]] = []
@@ -152,8 +146,8 @@ class ProbeRecorder:
         self._this_step = {}
         values: dict[str, torch.Tensor] = {}
         for probe, function in self.functions.items():
-            if not registry.PROBES[probe].sampled or step % self.every == 0:
-                values.update(function(self, loss, loss_at))
+            if step % self.every[probe] == 0:
+                values.update(function(self, loss, loss_at, self.settings[probe]))
         self._pending.append((epoch, step, values))
 
     def flush(self) -> None:
@@ -173,10 +167,20 @@ class ProbeRecorder:
         self.memory = {key: value for key, value in state.items() if key != "rows"}
 
 
-# The probes: function(recorder, loss, loss_at) -> {column: value}, as ablate/registry.yaml lists them.
+def _setting(run: Mapping, key: str) -> object:
+    """A run's value of a (dotted) key, e.g. "probe_every" or "curvature.every"."""
+    value: object = run
+    for part in key.split("."):
+        value = value[part]  # type: ignore[index]
+    return value
 
 
-def step_loss(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> dict:
+# The probes: function(recorder, loss, loss_at, settings) -> {column: value}, as ablate/registry.yaml lists them.
+
+
+def step_loss(
+    recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping
+) -> dict:
     """The training loss of the step's mini-batch."""
     return {"step_loss": loss.detach().float()}
 
@@ -193,25 +197,27 @@ def _layer_change(recorder: ProbeRecorder) -> tuple[torch.Tensor, torch.Tensor]:
     return change, distance
 
 
-def grad_change(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> dict:
+def grad_change(
+    recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping
+) -> dict:
     """||g_t - g_(t-1)|| of the last linear layer."""
     change, _ = recorder.once("layer_change", lambda: _layer_change(recorder))
     return {"grad_change": change}
 
 
-def beta(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> dict:
+def beta(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping) -> dict:
     """||g_t - g_(t-1)|| / ||w_t - w_(t-1)|| of the last linear layer (the same step's weight change)."""
     change, distance = recorder.once("layer_change", lambda: _layer_change(recorder))
     return {"beta": change / distance}
 
 
-def line_search_extremes(recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> dict:
+def line_search_extremes(
+    recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping
+) -> dict:
     """The extremes over c of `line_search` along this step, with the run's line_search settings."""
-    search = recorder.line_search
-    factors = torch.linspace(
-        search.get("c_min", 0.5), search.get("c_max", 4.0), search.get("points", 8), dtype=torch.float64
-    ).tolist()
-    found = line_search(recorder.model, recorder.optimizer, loss_at, factors, search.get("direction", "update"))
+    search = settings["line_search"]
+    factors = torch.linspace(search["c_min"], search["c_max"], search["points"], dtype=torch.float64).tolist()
+    found = line_search(recorder.model, recorder.optimizer, loss_at, factors, search["direction"])
     return {
         "ls_loss_min": found["loss"].min(),
         "ls_loss_max": found["loss"].max(),

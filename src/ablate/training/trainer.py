@@ -77,9 +77,7 @@ class Trainer:
         self.normalize = batches.Normalizer(
             config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
         )
-        self.probes = probes.ProbeRecorder(
-            self.model, self.optimizer, config["probes"], config.get("probe_every", 10), config.get("line_search")
-        )
+        self.probes = probes.ProbeRecorder(self.model, self.optimizer, config)
         data = Data(
             self.dataset,
             config["batch_size"],
@@ -97,33 +95,14 @@ class Trainer:
         self.history: list[dict] = []
         self.wall_seconds = 0.0
 
-    # the loop counts the steps and spots divergence; the trainer reads them from there
-    @property
-    def step(self) -> int:
-        return self.loop.step
-
-    @property
-    def diverged_step(self) -> int | None:
-        return self.loop.diverged_step
-
-    def train_epoch(self, epoch: int) -> tuple[float, float, float]:
-        """One training epoch: (train loss, train accuracy in %, images/s)."""
-        return self.loop.train_epoch(epoch)
-
-    def evaluate(self) -> tuple[float, float]:
-        """The test pass: (test loss, test accuracy in %)."""
-        return self.loop.evaluate()
-
     def save_checkpoint(self) -> None:
         self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
 
-    def resume(self) -> bool:
+    def resume(self) -> None:
         """Continue from the run directory's checkpoint, where there is one of this config."""
         progress = self.checkpoint.resume(self.log)
-        if progress is None:
-            return False
-        self.history, self.loop.step, self.wall_seconds = progress
-        return True
+        if progress is not None:
+            self.history, self.loop.step, self.wall_seconds = progress
 
     def run(self) -> dict:
         """Train the epochs the run still lacks, checkpointing after each; then write the outputs."""

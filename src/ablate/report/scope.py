@@ -3,7 +3,7 @@
 The real study is config/config.yaml as it stands: CIFAR-10 itself, all of it, every model at its published
 width and every run for its recipe's epochs. A config that changes one of these (config/smoke.yaml: generated
 images, quarter width, two epochs) gives numbers that are not comparable with the original's. Pure and
-deterministic: the workflow calls it at parse time and the report rule's params hold its answer.
+deterministic: the workflow calls it at parse time, through the report's spec (ablate.report.spec).
 """
 
 from __future__ import annotations

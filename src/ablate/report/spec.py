@@ -1,0 +1,109 @@
+"""What the report shows, by path: its spec (results/report/spec.json), built from the plan's facts at parse
+time and written by the rule report_spec (workflow/rules/report.smk). The report rule's inputs are the paths of
+the spec (`spec_paths`), so no path is spelled twice. Torch- and pandas-free: the workflow reads it at parse
+time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ablate import rundir
+from ablate.analysis.layout import (
+    ARCHITECTURE,
+    ENVELOPE_FIGURE,
+    FEATURE_MAPS,
+    FILTERS,
+    HYPERPARAMETERS,
+    PUBLISHED,
+    STUDY_CURVES,
+    STUDY_SUMMARY,
+)
+from ablate.plan.config import coerce_numbers, schema
+from ablate.plan.layout import STUDY_RUNS
+from ablate.plan.runs import Plan, config_hash
+from ablate.report.scope import departures_from_study
+
+REPORT_SPEC = "results/report/spec.json"
+REPORT = "report/report.html"
+
+
+def plan_hash(plan: Plan, config: Mapping) -> str:
+    """The hash the report names as its config: of what the config resolves to (studies, their members and
+    runs, the report's and the analyses' settings), so that an edit resolving to the same runs (lr: 1 for
+    lr: 1.0, a setting no component reads) changes no job's params and re-renders nothing."""
+    resolved = {
+        "studies": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "table": s.table,
+                "figure": s.figure,
+                "members": [[m.variant, m.seed, m.run_id] for m in s.members],
+            }
+            for s in plan.studies.values()
+        ],
+        "report": coerce_numbers(config["report"], schema()["properties"]["report"]),
+        "analysis": config["analysis"],
+    }
+    return config_hash(resolved)
+
+
+def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
+    """Everything the report shows, by path, with the titles and settings it needs."""
+    study, variant = plan.report_refs["hyperparameters"]
+    return {
+        "title": config["report"]["title"],
+        "config_hash": plan_hash(plan, config),
+        # not the real study (generated data, narrow models, fewer epochs, a subset): the report's banner
+        "departures_from_study": departures_from_study(config, [r.config for r in plan.runs.values()]),
+        "studies": [
+            {
+                "name": s.name,
+                "title": s.title,
+                "table": s.table,
+                "figure": s.figure,
+                "runs": STUDY_RUNS.format(study=s.name),
+                "summary": STUDY_SUMMARY.format(study=s.name),
+                "curves": STUDY_CURVES.format(study=s.name),
+                "envelopes": [{"probe": p, "figure": ENVELOPE_FIGURE.format(study=s.name, probe=p)} for p in s.probes],
+            }
+            for s in plan.studies.values()
+        ],
+        "hyperparameters": {
+            "table": HYPERPARAMETERS,
+            "study": study,
+            "variant": variant,
+            "run_dir": plan.ref_run_dir("hyperparameters"),
+        },
+        "interpret": (
+            {
+                "architecture": ARCHITECTURE,
+                "filters": FILTERS,
+                "filters_run": plan.ref_run_dir("filters"),
+                "feature_maps": FEATURE_MAPS,
+                "feature_maps_run": plan.ref_run_dir("feature_maps"),
+                "stage": config["report"]["feature_maps"]["stage"],
+            }
+            if plan.interprets
+            else None
+        ),
+        "published": PUBLISHED if config["report"]["published"] else None,
+        "sources": config["report"]["sources"],
+        "metrics": [f"{run.dir}/{rundir.METRICS}" for run in plan.runs.values()],
+        "benchmarks": [rundir.TRAIN_BENCHMARK.format(run=run) for run in plan.runs],
+    }
+
+
+def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
+    """Every file the report reads, from its spec: the report rule's inputs."""
+    for study in spec["studies"]:
+        yield from (study["runs"], study["summary"], study["curves"])
+        yield from (envelope["figure"] for envelope in study["envelopes"])
+    yield spec["hyperparameters"]["table"]
+    if spec["interpret"]:
+        yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))
+    yield from (spec[key] for key in ("published", "sources") if spec[key])
+    yield from spec["metrics"]
+    yield from spec["benchmarks"]
