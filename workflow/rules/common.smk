@@ -1,5 +1,6 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it; plan.smk writes it out as files.
+import json
 import os
 from functools import partial
 from pathlib import Path
@@ -8,6 +9,9 @@ from ablate import rundir
 from ablate.plan.config import ordered_like, read_config_files, validated
 from ablate.analysis.layout import (
     ARCHITECTURE,
+    BETA_CURVATURE_FIGURE,
+    BETA_CURVATURE_TABLE,
+    CURVATURE_SUMMARY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
     FEATURE_MAPS,
@@ -16,6 +20,9 @@ from ablate.analysis.layout import (
     PUBLISHED,
     STUDY_CURVES,
     STUDY_SUMMARY,
+    SURFACE_FIGURE,
+    SURFACE_GRID,
+    SURFACE_PATH,
 )
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_MANIFEST

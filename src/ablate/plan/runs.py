@@ -14,9 +14,9 @@ from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, registry, rundir
 from ablate.errors import ConfigError
-from ablate.plan.config import check, coerce_numbers, did_you_mean, merge, schema
+from ablate.plan.config import check, coerce_numbers, did_you_mean, fill_defaults, merge, schema
 
-STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
+STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds", "surface")
 SYNTHETIC_SIZES = {"train_samples": 50_000, "test_samples": 10_000}
 
 
@@ -57,6 +57,8 @@ class Study:
     seeds: tuple[int, ...] = ()  # the study's `seeds`, else the top-level ones
     members: list[Member] = field(default_factory=list)
     probes: tuple[str, ...] = ()  # every probe some run of the study records, in registry order
+    surface: dict | None = None  # its `surface` settings, defaults filled in; None: no surface
+    surface_runs: tuple[str, ...] = ()  # the runs that get one: each named variant's first seed
 
     @property
     def run_ids(self) -> list[str]:
@@ -219,6 +221,8 @@ def make_plan(config: Mapping) -> Plan:
                 run_id = f"{resolved['model']}-{config_hash(resolved)}"
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
+        if study.get("surface") is not None:
+            entry.surface, entry.surface_runs = _surface(name, study["surface"], entry)
         recorded = {p for run_id in entry.run_ids for p in runs[run_id].config["probes"]}
         entry.probes = tuple(p for p in registry.PROBES if p in recorded)
         studies[name] = entry
@@ -228,6 +232,20 @@ def make_plan(config: Mapping) -> Plan:
     plan = Plan(runs=runs, studies={s.name: s for s in ordered})
     plan.report_refs = _report_refs(config, plan)
     return plan
+
+
+def _surface(name: str, settings: Mapping, study: Study) -> tuple[dict, tuple[str, ...]]:
+    """A study's surface settings with their defaults, and the runs they name (each variant's first seed)."""
+    settings = fill_defaults(copy.deepcopy(dict(settings)), schema()["$defs"]["study"]["properties"]["surface"])
+    variants = settings["variants"] or study.variants
+    unknown = [v for v in variants if v not in study.variants]
+    if unknown:
+        raise ConfigError(
+            f"config error at studies.{name}.surface.variants: no variant {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], study.variants) or '.'} Name some of: {', '.join(study.variants)}"
+        )
+    first = {m.variant: m.run_id for m in reversed(study.members) if m.seed == study.seeds[0]}
+    return settings, tuple(dict.fromkeys(first[v] for v in variants))
 
 
 def natural_key(text: str) -> list:
