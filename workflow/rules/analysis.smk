@@ -175,13 +175,14 @@ rule surface_figure:
         grids=lambda wc: [SURFACE_GRID.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
         paths=lambda wc: [SURFACE_PATH.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
     output:
-        report(
+        figure=report(
             SURFACE_FIGURE,
             caption="../report/surface.rst",
             category="3. BatchNorm analyses",
             subcategory="{study}",
             labels={"study": "{study}", "figure": "loss surface"},
         ),
+        summary=SURFACE_SUMMARY,
     params:
         group_by=config["analysis"]["group_by"],
         title=lambda wc: PLAN.studies[wc.study].title,
@@ -192,4 +193,4 @@ rule surface_figure:
     shell:
         'python "$ABLATE_SCRIPTS/surface_figure.py" --runs {input.runs} --files {input.configs} '
         "--grids {input.grids} --paths {input.paths} --group-by {params.group_by:q} --title {params.title:q} "
-        "--out {output} > {log} 2>&1"
+        "--out {output.figure} --summary {output.summary} > {log} 2>&1"

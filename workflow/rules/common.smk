@@ -23,6 +23,7 @@ from ablate.analysis.layout import (
     SURFACE_FIGURE,
     SURFACE_GRID,
     SURFACE_PATH,
+    SURFACE_SUMMARY,
 )
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_MANIFEST

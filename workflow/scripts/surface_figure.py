@@ -1,5 +1,5 @@
 """Rule surface_figure (analysis.smk): a study's surfaces side by side on shared levels, one column per model,
-and the runs' paths from initial to final weights (section 2.6)."""
+and the runs' paths from initial to final weights, with a table of their loss ranges (section 2.6)."""
 
 import argparse
 from pathlib import Path
@@ -9,6 +9,7 @@ import pandas as pd
 from ablate.analysis.envelopes import group_label
 from ablate.analysis.figures import save
 from ablate.analysis.landscape_figures import surface_figure
+from ablate.analysis.landscape_tables import surface_summary
 from ablate.analysis.members import StudyRuns
 from ablate.errors import one_message
 
@@ -20,6 +21,7 @@ parser.add_argument("--paths", nargs="+", required=True, help="the same runs' in
 parser.add_argument("--group-by", default="model")
 parser.add_argument("--title", default="")
 parser.add_argument("--out", required=True)
+parser.add_argument("--summary", required=True, help="per run: the loss range of its grid and along its path")
 args = parser.parse_args()
 with one_message(f"surface_figure of {args.runs}"):
     study = StudyRuns.from_inputs(args.runs, args.files)
@@ -30,4 +32,5 @@ with one_message(f"surface_figure of {args.runs}"):
         label = str(variants[run])
         grids[label], paths[label] = pd.read_csv(grid), pd.read_csv(path)
         groups[label] = group_label(study.config(run), args.group_by)
+    surface_summary(grids, paths, groups).to_csv(args.summary, index=False)
     save(surface_figure(grids, paths, groups, args.title), Path(args.out))

@@ -13,6 +13,7 @@ CURVATURE_SUMMARY = "results/analysis/{study}/curvature-summary.csv"
 SURFACE_GRID = "results/analysis/{study}/surface/{run}/grid.csv"
 SURFACE_PATH = "results/analysis/{study}/surface/{run}/interpolation.csv"
 SURFACE_FIGURE = "results/analysis/{study}/surface/figure.png"
+SURFACE_SUMMARY = "results/analysis/{study}/surface/summary.csv"
 # tables
 HYPERPARAMETERS = "results/tables/hyperparameters.csv"
 PUBLISHED = "results/tables/published.csv"  # published vs reproduced (ablate.analysis.published)

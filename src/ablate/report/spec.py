@@ -6,6 +6,7 @@ time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from ablate.analysis.layout import (
     STUDY_CURVES,
     STUDY_SUMMARY,
     SURFACE_FIGURE,
+    SURFACE_SUMMARY,
 )
 from ablate.plan.config import coerce_numbers, schema
 from ablate.plan.layout import STUDY_RUNS
@@ -63,18 +65,25 @@ def _envelope(study: Study, probe: str) -> dict[str, str]:
     }
 
 
-def _curvature(study: Study) -> dict[str, Any] | None:
+def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
     """What section 2.6 shows of a study: its curvature probes' envelopes, the beta-vs-lambda_max panel and the
     summary where its runs record one, its surface where it names one; None: nothing."""
     probes = [p for p in study.probes if registry.PROBES[p].section == "curvature"]
     if not probes and not study.surface:
         return None
+    keys = {key for p in probes for key in registry.PROBES[p].settings}
+    configs = [plan.runs[run].config for run in study.run_ids]
+    settings = [{key: config[key] for key in sorted(keys) if key in config} for config in configs]
+    settings = [setting for setting in settings if setting]
     return {
         "envelopes": [_envelope(study, p) for p in probes],
         "beta_vs_curvature": BETA_CURVATURE_FIGURE.format(study=study.name) if probes else None,
         "summary": CURVATURE_SUMMARY.format(study=study.name) if probes else None,
         "surface": SURFACE_FIGURE.format(study=study.name) if study.surface else None,
+        "surface_summary": SURFACE_SUMMARY.format(study=study.name) if study.surface else None,
         "surface_settings": study.surface,
+        # each distinct curvature setting of the study's runs (every, tol, max_iter, samples, BatchNorm mode)
+        "curvature_settings": list({json.dumps(c, sort_keys=True): c for c in settings}.values()),
     }
 
 
@@ -96,7 +105,7 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
                 "summary": STUDY_SUMMARY.format(study=s.name),
                 "curves": STUDY_CURVES.format(study=s.name),
                 "envelopes": [_envelope(s, p) for p in s.probes if registry.PROBES[p].section == "study"],
-                "curvature": _curvature(s),
+                "curvature": _curvature(plan, s),
             }
             for s in plan.studies.values()
         ],
@@ -132,7 +141,7 @@ def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
         yield from (envelope["figure"] for envelope in study["envelopes"])
         curvature = study["curvature"] or {"envelopes": []}
         yield from (envelope["figure"] for envelope in curvature["envelopes"])
-        yield from (curvature.get(key) for key in ("beta_vs_curvature", "summary", "surface") if curvature.get(key))
+        yield from (curvature.get(key) for key in ("beta_vs_curvature", "summary", "surface", "surface_summary") if curvature.get(key))
     yield spec["hyperparameters"]["table"]
     if spec["interpret"]:
         yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))

@@ -1,5 +1,5 @@
-"""Section 2.6's tables: Santurkar's effective β beside the Hessian's λ_max, run by run and step by step, and
-a summary of the curvature probe per model.
+"""Section 2.6's tables: Santurkar's effective β beside the Hessian's λ_max, run by run and step by step, a
+summary of the curvature probe per model, and one of each run's surface and path.
 
 Both come from the runs' steps.csv: the line search (`ls_beta_max`, every probe_every steps) and the curvature
 probe (`curv_*`, every curvature.every steps). A step where only one of them ran keeps the other empty, so each
@@ -7,6 +7,8 @@ is plotted at its own steps; where both ran (every's that share steps) the two s
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -67,3 +69,34 @@ def curvature_summary(study: StudyRuns, group_by: str = "model") -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+SURFACE_COLUMNS = ["variant", "group", "loss_at_final", "grid_loss_min", "grid_loss_max", "path_loss_initial",
+                   "path_loss_final", "path_loss_max", "path_accuracy_final"]
+
+
+def surface_summary(
+    grids: Mapping[str, pd.DataFrame], paths: Mapping[str, pd.DataFrame], groups: Mapping[str, str]
+) -> pd.DataFrame:
+    """Per run (variant label): the loss at the final weights, the range of the loss over its grid, and along
+    its path the loss at t = 0 and t = 1, the highest loss between them (a barrier, if any) and the final
+    training accuracy on the sample."""
+    rows = []
+    for label, grid in grids.items():
+        path = paths[label]
+        inside = path[(path["t"] >= 0) & (path["t"] <= 1)]
+        centre = grid.loc[(grid["alpha"].abs() + grid["beta"].abs()).idxmin(), "loss"]
+        rows.append(
+            {
+                "variant": label,
+                "group": groups[label],
+                "loss_at_final": centre,
+                "grid_loss_min": grid["loss"].min(),
+                "grid_loss_max": grid["loss"].max(),
+                "path_loss_initial": path.loc[path["t"].abs().idxmin(), "loss"],
+                "path_loss_final": path.loc[(path["t"] - 1).abs().idxmin(), "loss"],
+                "path_loss_max": inside["loss"].max(),
+                "path_accuracy_final": path.loc[(path["t"] - 1).abs().idxmin(), "accuracy"],
+            }
+        )
+    return pd.DataFrame(rows, columns=SURFACE_COLUMNS)
