@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from ablate.analysis.figures import save
-from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary
 from ablate.analysis.landscape_figures import beta_curvature_figure
+from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary
 from ablate.analysis.members import StudyRuns
 from ablate.errors import one_message
 

@@ -71,8 +71,17 @@ def curvature_summary(study: StudyRuns, group_by: str = "model") -> pd.DataFrame
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-SURFACE_COLUMNS = ["variant", "group", "loss_at_final", "grid_loss_min", "grid_loss_max", "path_loss_initial",
-                   "path_loss_final", "path_loss_max", "path_accuracy_final"]
+SURFACE_COLUMNS = [
+    "variant",
+    "group",
+    "loss_at_final",
+    "grid_loss_min",
+    "grid_loss_max",
+    "path_loss_initial",
+    "path_loss_final",
+    "path_loss_max",
+    "path_accuracy_final",
+]
 
 
 def surface_summary(

@@ -54,7 +54,7 @@ def _curvature_section(studies: list[dict]) -> dict | None:
                 "name": study["name"],
                 "title": study["title"],
                 "envelopes": [
-                    {**e, "src": _image(Path(e["figure"])), "caption": probe_caption(e["probe"], study.get("figure", ""))}
+                    {**e, "src": _image(Path(e["figure"])), "caption": probe_caption(e["probe"], study["figure"])}
                     for e in shown["envelopes"]
                 ],
                 "beta_src": _image(Path(shown["beta_vs_curvature"])) if shown["beta_vs_curvature"] else None,

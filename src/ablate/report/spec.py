@@ -141,7 +141,8 @@ def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
         yield from (envelope["figure"] for envelope in study["envelopes"])
         curvature = study["curvature"] or {"envelopes": []}
         yield from (envelope["figure"] for envelope in curvature["envelopes"])
-        yield from (curvature.get(key) for key in ("beta_vs_curvature", "summary", "surface", "surface_summary") if curvature.get(key))
+        shown = ("beta_vs_curvature", "summary", "surface", "surface_summary")
+        yield from (curvature[key] for key in shown if curvature.get(key))
     yield spec["hyperparameters"]["table"]
     if spec["interpret"]:
         yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))
