@@ -161,3 +161,57 @@ def test_surface_interpolation_ends_are_the_initial_and_final_models(buffers):
         row = path[path["t"] == t]
         assert (float(row["loss"].iloc[0]), float(row["accuracy"].iloc[0])) == at(state)
     assert path["loss"].nunique() > 3
+
+
+def _run_config(seed: int = 0, **defaults) -> dict:
+    from ablate.plan.config import validated
+    from ablate.plan.runs import make_plan
+
+    from conftest import synthetic_config
+
+    config = {**synthetic_config(**defaults), "seeds": [seed]}
+    return next(iter(make_plan(validated(config, check_paths=False)).runs.values())).config
+
+
+@pytest.mark.parametrize("init", ["default", "glorot"])
+def test_surface_initial_weights_are_the_trainers_bit_for_bit(tmp_path, init):
+    """The surface's path starts from weights rebuilt from the run's config (ablate.analysis.run_surface); on the
+    CPU they are the trainer's step-0 weights exactly, whatever the global RNG drew before."""
+    from ablate.analysis.run_surface import initial_state
+    from ablate.training.trainer import Runtime, Trainer
+
+    config = _run_config(model="vgg_a_bn_dropout", width=0.125, init=init, seed=3)
+    trainer = Trainer(config, tmp_path, Runtime(threads=1), lambda _: None)
+    expected = {name: t.detach().clone() for name, t in trainer.model.state_dict().items()}
+    torch.rand(100)  # whatever ran before: the rebuild seeds its own draws
+    rebuilt = initial_state(config, num_classes=10)
+    assert rebuilt.keys() == expected.keys()
+    assert all(torch.equal(rebuilt[name], expected[name]) for name in expected)
+
+
+@pytest.mark.slow
+def test_surface_of_a_tiny_trained_run(tmp_path):
+    """run_surface on a trained BatchNorm run: the grid's centre is the final model's loss on the sample in eval
+    mode, the path's ends are the initial and the final model's, and every value is finite."""
+    from ablate.analysis.interpret import load_run
+    from ablate.analysis.run_surface import evaluator, initial_state, run_surface, training_sample
+    from ablate.training.trainer import Runtime, train_run
+
+    config = _run_config(model="vgg_a_bn", width=0.125, epochs=1, init="glorot")
+    train_run(config, tmp_path, Runtime(threads=1), lambda _: None)
+    settings = {"span": 0.5, "points": 3, "samples": 40, "path_points": 3, "seed": 0, "variants": None}
+    grid, path = run_surface(tmp_path, "unused", settings, batch_size=16)
+    assert len(grid) == 9 and list(grid.columns) == ["alpha", "beta", "loss", "accuracy"]
+    assert path["t"].tolist() == [-0.25, 0.0, 0.5, 1.0, 1.25]
+    assert grid[["loss", "accuracy"]].notna().all().all() and path["loss"].notna().all()
+
+    model, _ = load_run(tmp_path)
+    evaluate = evaluator(config, training_sample(config, "unused", 40, 0), 16)
+    with torch.no_grad():
+        final_loss, _ = evaluate(model.eval())
+        model.load_state_dict(initial_state(config, 10))
+        initial_loss, _ = evaluate(model.eval())
+    centre = grid[(grid["alpha"] == 0) & (grid["beta"] == 0)]["loss"].item()
+    assert centre == pytest.approx(final_loss, rel=1e-6)
+    assert path.loc[path["t"] == 1.0, "loss"].item() == pytest.approx(final_loss, rel=1e-6)
+    assert path.loc[path["t"] == 0.0, "loss"].item() == pytest.approx(initial_loss, rel=1e-6)

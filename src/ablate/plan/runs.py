@@ -64,6 +64,11 @@ class Study:
     def run_ids(self) -> list[str]:
         return list(dict.fromkeys(m.run_id for m in self.members))
 
+    @property
+    def curvature_probes(self) -> tuple[str, ...]:
+        """Its probes whose figures the report shows in section 2.6 (`section: curvature` in registry.yaml)."""
+        return tuple(p for p in self.probes if registry.PROBES[p].section == "curvature")
+
 
 @dataclass
 class Plan:

@@ -68,7 +68,7 @@ def _envelope(study: Study, probe: str) -> dict[str, str]:
 def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
     """What section 2.6 shows of a study: its curvature probes' envelopes, the beta-vs-lambda_max panel and the
     summary where its runs record one, its surface where it names one; None: nothing."""
-    probes = [p for p in study.probes if registry.PROBES[p].section == "curvature"]
+    probes = study.curvature_probes
     if not probes and not study.surface:
         return None
     keys = {key for p in probes for key in registry.PROBES[p].settings}
