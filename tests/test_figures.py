@@ -151,7 +151,7 @@ def figures(tmp_path: Path):
     yield "step_loss", probe_figure(probe_table("step_loss", {m: [m] for m in LANDSCAPE}), "step_loss", title)
     yield "line_search", probe_figure(probe_table("line_search", LANDSCAPE), "line_search", title)
     yield "line_search, santurkar", probe_figure(probe_table("line_search", SANTURKAR), "line_search", "2.5 S")
-    yield "curvature", probe_figure(probe_table("curvature", {m: LANDSCAPE[m] for m in LANDSCAPE}), "curvature", title)
+    yield "curvature", probe_figure(probe_table("curvature", {m: [m] for m in LANDSCAPE}), "curvature", title)
     yield "beta vs curvature", beta_curvature_figure(beta_curvature_table(LANDSCAPE), title)
     yield "beta vs curvature, santurkar", beta_curvature_figure(beta_curvature_table(SANTURKAR), "2.5 S")
     yield "surface", surface_figure(*surface_tables(SANTURKAR, points=11), title="2.5 S")

@@ -123,6 +123,9 @@ def surface_figure(
                 axes_text(ax)
         if filled is not None:
             bar = top.colorbar(filled, ax=contour_axes.ravel().tolist(), shrink=0.9)
+            ticks = levels[::3]  # plain numbers: a log norm's default labels read 3.69×10⁰
+            bar.set_ticks(ticks, labels=[f"{value:.3g}" for value in ticks])
+            bar.ax.minorticks_off()
             bar.set_label("training loss (shared levels)", fontsize=LABEL_PT)
             bar.ax.tick_params(labelsize=TICK_PT)
             bar.ax.yaxis.get_offset_text().set_fontsize(TICK_PT)
