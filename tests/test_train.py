@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from ablate.plan.config import validated
@@ -171,6 +172,7 @@ def test_auto_precision_is_tf32_on_cuda_and_never_bf16():
     assert precision_policy("bf16", cpu).label == "bf16-autocast"
 
 
+@pytest.mark.slow
 def test_curvature_probe_does_not_change_the_trajectory(tmp_path):
     """The curvature probe on a BatchNorm model with dropout and augmentation: the same epochs as without it,
     and its columns where `curvature.every` says."""
