@@ -4,6 +4,10 @@
     python bench/projected_cost.py --baseline-seeds                  # the same with one seed per study
     python bench/projected_cost.py --configfile config/config.yaml extra.yaml
 
+The curvature probe and the 2-D surface (section 2.6) are not measured on a GPU: their cost is the ratio of their
+seconds to a probe-off training step measured on the CPU (bench/probe_cost.py, CPU_MEASURED below), applied to
+the probe-off GPU seconds per epoch. Those columns are projections, never GPU measurements.
+
 The seconds per epoch are the measurements of ../shared/DESIGN.md §Cost (one NVIDIA H200, commit 5ed26fe,
 bf16 autocast, one train job at a time, full 50,000 images plus the test pass). Runs shared by several
 studies are counted once, against the first study that lists them. A (model, batch) pair that was not
@@ -41,6 +45,50 @@ MEASURED = {
 }
 # runs with every probe (line_search every 10 steps)
 MEASURED_WITH_PROBES = {("vgg_a", 128): 5.6, ("vgg_a_bn", 128): 8.3}
+
+
+# bench/probe_cost.py on this project's 2-core CPU machine (one thread, batch 128, true fp32; 2026-12-03, commit
+# 91d5842, a machine shared with other jobs, so only the ratios between them count), seconds: a probe-off training
+# step, the curvature probe's set-up (a forward pass and the gradient with create_graph), one Hessian-vector
+# product, one eval-mode forward pass over 1,000 images (a surface point on `samples` images)
+CPU_MEASURED = {
+    "vgg_a": {"step": 18.45, "setup": 20.90, "hvp": 38.20, "forward_1000": 34.89},
+    "vgg_a_bn": {"step": 19.26, "setup": 20.67, "hvp": 52.03, "forward_1000": 33.71},
+}
+CIFAR10_TRAIN = 50_000
+
+
+def curvature_ratio(config: dict) -> float:
+    """Extra seconds per training step over a probe-off step's, on the CPU: a call every `every` steps with
+    Lanczos at its cap (max_iter products) and `samples` Hutchinson products, an upper bound."""
+    setting, cpu = config["curvature"], CPU_MEASURED[config["model"]]
+    call = cpu["setup"] + (setting["max_iter"] + setting["samples"]) * cpu["hvp"]
+    return call / setting["every"] / cpu["step"]
+
+
+def surface_steps(config: dict, surface: dict) -> float:
+    """A run's surface and path in probe-off training steps (CPU ratio): points² + path_points forward passes
+    over `samples` images."""
+    cpu = CPU_MEASURED[config["model"]]
+    passes = surface["points"] ** 2 + surface["path_points"] + 2  # the path adds t = 0 and t = 1
+    return passes * cpu["forward_1000"] * surface["samples"] / 1000 / cpu["step"]
+
+
+def section_26_minutes(plan) -> tuple[dict[str, float], dict[str, float]]:
+    """Projected GPU minutes the curvature probe (per run) and the surface (per study and run) add."""
+    probe, surface = {}, {}
+    for study in plan.studies.values():
+        for run_id in study.run_ids:
+            config = plan.runs[run_id].config
+            if "curvature" in config["probes"] and run_id not in probe:
+                probe_off = MEASURED[config["model"], config["batch_size"]]  # s / epoch
+                probe[run_id] = curvature_ratio(config) * probe_off * config["epochs"] / 60
+        for run_id in study.surface_runs:
+            config = plan.runs[run_id].config
+            steps_per_epoch = CIFAR10_TRAIN / config["batch_size"]
+            step_s = MEASURED[config["model"], config["batch_size"]] / steps_per_epoch
+            surface[f"{study.name}/{run_id}"] = surface_steps(config, study.surface) * step_s / 60
+    return probe, surface
 
 
 def seconds_per_epoch(config: dict) -> tuple[float, bool]:
@@ -83,6 +131,24 @@ def main() -> None:
         total += minutes
         print(f"{study.name:<14}{len(new):>6}{minutes:>9.1f}{'*' if estimated else ' '}")
     print(f"{'total':<14}{len(counted):>6}{total:>9.1f}  (one train job at a time; * = batch not measured)")
+    probe, surface = section_26_minutes(plan)
+    if probe or surface:
+        added = sum(probe.values()) + sum(surface.values())
+        print(
+            f"\nsection 2.6, a PROJECTION (CPU-measured ratios x GPU s/epoch, not a GPU measurement):\n"
+            f"  curvature probe: +{sum(probe.values()):.1f} min over {len(probe)} runs"
+            f" ({', '.join(sorted(_settings(plan, probe)))})\n"
+            f"  2-D surface and path: +{sum(surface.values()):.2f} min over {len(surface)} runs\n"
+            f"  together: +{added:.1f} min, {100 * added / total:.1f}% of the {total:.1f} min above"
+        )
+
+
+def _settings(plan, runs: dict) -> set[str]:
+    """The curvature settings of these runs, as text."""
+    return {
+        "every {every}, max_iter {max_iter}, samples {samples}".format(**plan.runs[run].config["curvature"])
+        for run in runs
+    }
 
 
 if __name__ == "__main__":

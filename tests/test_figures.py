@@ -24,11 +24,13 @@ from ablate.analysis.figures import (
     save,
     smallest_text_px,
 )
+from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
+from ablate.analysis.landscape_tables import PAIR_COLUMNS
 from ablate.analysis.members import StudyRuns
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
 from ablate.plan.runs import make_plan
-from ablate.report.text import probe_caption
+from ablate.report.text import TEXT, probe_caption
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "src/ablate/report/templates/report.html.j2"
@@ -108,6 +110,35 @@ def probe_table(probe: str, groups: dict[str, list[str]], steps: int = 600) -> p
     return pd.concat(frames, ignore_index=True)[COLUMNS]
 
 
+def beta_curvature_table(groups: dict[str, list[str]], steps: int = 300) -> pd.DataFrame:
+    """ablate.analysis.landscape_tables.beta_and_curvature's table: the line search every 10 steps, the
+    curvature probe every 20 (shared steps and steps of one only)."""
+    rows = []
+    for g, (group, variants) in enumerate(groups.items()):
+        for v, variant in enumerate(variants):
+            for step in range(10, 10 * steps + 1, 10):
+                curvature = 50 * np.exp(-step / 1500) + 5 * g + v if step % 20 == 0 else np.nan
+                beta = 20 + 10 * np.sin(step / 50) + g
+                rows.append((group, variant, f"{variant}-run", step, beta, curvature))
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
+def surface_tables(groups: dict[str, list[str]], points: int) -> tuple[dict, dict, dict]:
+    """(grids, paths, groups) as the rule surface_figure reads them: a bowl per run, steeper without BatchNorm."""
+    axis = np.linspace(-1, 1, points)
+    alpha, beta = (a.ravel() for a in np.meshgrid(axis, axis, indexing="ij"))
+    grids, paths, labels = {}, {}, {}
+    t = np.array([-0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25])
+    for g, (group, variants) in enumerate(groups.items()):
+        for v, variant in enumerate(variants):
+            loss = 0.1 + (3 - 2 * g + v) * (alpha**2 + 0.5 * beta**2)
+            grids[variant] = pd.DataFrame({"alpha": alpha, "beta": beta, "loss": loss, "accuracy": 90 - 10 * loss})
+            path_loss = 2.3 * (1 - t) ** 2 + 0.1 + 0.3 * t * (1 - t)
+            paths[variant] = pd.DataFrame({"t": t, "loss": path_loss, "accuracy": 10 + 80 * t})
+            labels[variant] = group
+    return grids, paths, labels
+
+
 LANDSCAPE = {m: [f"{m}-lr{lr}" for lr in (0.001, 0.002, 0.0001, 0.0005)] for m in ("vgg_a", "vgg_a_bn")}
 SANTURKAR = {"vgg_a": ["vgg_a"], "vgg_a_bn": ["vgg_a_bn"]}
 
@@ -120,6 +151,11 @@ def figures(tmp_path: Path):
     yield "step_loss", probe_figure(probe_table("step_loss", {m: [m] for m in LANDSCAPE}), "step_loss", title)
     yield "line_search", probe_figure(probe_table("line_search", LANDSCAPE), "line_search", title)
     yield "line_search, santurkar", probe_figure(probe_table("line_search", SANTURKAR), "line_search", "2.5 S")
+    yield "curvature", probe_figure(probe_table("curvature", {m: [m] for m in LANDSCAPE}), "curvature", title)
+    yield "beta vs curvature", beta_curvature_figure(beta_curvature_table(LANDSCAPE), title)
+    yield "beta vs curvature, santurkar", beta_curvature_figure(beta_curvature_table(SANTURKAR), "2.5 S")
+    yield "surface", surface_figure(*surface_tables(SANTURKAR, points=11), title="2.5 S")
+    yield "surface, landscape", surface_figure(*surface_tables(LANDSCAPE, points=5), title=title)
 
 
 def test_figures_read_at_the_report_column_width(tmp_path):
@@ -188,9 +224,19 @@ def test_figure_numbers_match_the_original_and_extras_are_numbered_apart():
         assert study.figure, f"study {study.name} has no figure number"
         shown += numbers(study.figure)
         for probe in study.probes:
+            if registry.PROBES[probe].section != "study":
+                continue
             caption = probe_caption(probe, study.figure)
             assert NUMBER.match(caption), (study.name, probe)
             shown += numbers(caption.split(".")[0])
+    for study in plan.studies.values():  # section 2.6, after every study: the curvature probe, its panel, surface
+        numbered = TEXT["curvature_section"]["figures"].get(study.figure, {})
+        for probe in study.curvature_probes:
+            shown += numbers(probe_caption(probe, study.figure).split(".")[0])
+        if study.curvature_probes:
+            shown.append(numbered["beta_vs_curvature"])
+        if study.surface:
+            shown.append(numbered["surface"])
     original = {f"Figure {n}" for n in (2, 3, 4, 5, 6, 11, 12, 13, 14, 15)}
     ours = [n for n in shown if n.startswith("Figure ")]
     assert sorted(ours, key=lambda n: int(n.split()[1])) == ours and set(ours) == original

@@ -200,3 +200,23 @@ def test_studies_are_ordered_by_title_whatever_the_merge_order():
         "landscape",
         "santurkar",
     ]
+
+
+def test_a_studys_surface_is_not_part_of_any_runs_identity():
+    """The surface is an analysis of trained runs: naming, changing or dropping it retrains nothing."""
+    config = full_config()
+    plan = make_plan(config)
+    landscape = plan.studies["landscape"]
+    assert landscape.surface == {"span": 1.0, "points": 11, "samples": 1000, "path_points": 13, "seed": 0,
+                                 "variants": ["vgg_a-lr0.001", "vgg_a_bn-lr0.001"]}  # fmt: skip
+    assert landscape.surface_runs == tuple(plan.run_of("landscape", v, 0).id for v in landscape.surface["variants"])
+    assert plan.studies["santurkar"].surface_runs == tuple(plan.studies["santurkar"].run_ids)
+    assert landscape.curvature_probes == ("curvature",)
+    changed = copy.deepcopy(config)
+    changed["studies"]["landscape"]["surface"] = {"span": 0.5, "points": 21}
+    changed["studies"]["santurkar"].pop("surface")
+    after = make_plan(changed)
+    assert set(after.runs) == set(plan.runs) and after.studies["santurkar"].surface is None
+    changed["studies"]["landscape"]["surface"] = {"variants": ["vgg_a-lr0.01"]}
+    with pytest.raises(ConfigError, match=r"studies\.landscape\.surface\.variants: no variant 'vgg_a-lr0\.01'"):
+        make_plan(changed)

@@ -140,6 +140,7 @@ def test_probes_are_complete():
     for name, probe in registry.PROBES.items():
         assert probe.columns and probe.title and probe.caption, name
         assert probe.band in ("group", "variant"), name
+        assert probe.section in ("study", "curvature"), name  # where the report shows its figure
         assert all(low in probe.columns and high in probe.columns for low, high in probe.series.values()), name
         assert set(probe.settings) <= run_keys, name
         assert all("default" in setting for setting in probe.settings.values()), name  # the schema's only default

@@ -72,13 +72,72 @@ def smoke_config() -> dict:
     return validated(read_config_files([REPO / "config/config.yaml", REPO / "config/smoke.yaml"]))
 
 
+# section 2.6's study: a BatchNorm run with the line search and the curvature probe, and its surface
+CURVATURE_STUDY = {
+    "title": "2.5 Curvature",
+    "figure": "Extra 5",
+    "variants": {"bn": {"model": "vgg_a_bn", "epochs": 1}},
+    "probes": ["line_search", "curvature"],
+    "probe_every": 4,
+    "curvature": {"every": 4, "max_iter": 3, "samples": 2},
+    "surface": {"points": 3, "samples": 32, "path_points": 3},
+}
+
+
+def curvature_study(root: Path, plan) -> dict:
+    """Study c's analyses as the workflow's rules make them, and its entry in the report's spec."""
+    from ablate.analysis.envelopes import probe_envelopes
+    from ablate.analysis.figures import envelope_figure, save
+    from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
+    from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary, surface_summary
+    from ablate.analysis.run_surface import run_surface
+    from ablate.report.spec import _curvature
+
+    folder = root / "results/studies/c"
+    rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in plan.studies["c"].members]
+    write_members(rows, folder / "runs.csv")
+    runs = StudyRuns.from_csv(folder / "runs.csv")
+    write_study_summary(runs, folder / "summary.csv")
+    study_curves(runs, folder / "curves.png")
+    shown = {
+        key: str(folder / name) if name else None
+        for key, name in (
+            ("beta_vs_curvature", "beta.png"),
+            ("summary", "curvature-summary.csv"),
+            ("surface", "surface.png"),
+            ("surface_summary", "surface.csv"),
+        )
+    }
+    shown = {**_curvature(plan, plan.studies["c"]), **shown}
+    shown["envelopes"] = [{"probe": "curvature", "figure": str(folder / "curv.png"), "table": "curv.csv"}]
+    envelope_figure(probe_envelopes(runs, "curvature"), "curvature", folder / "curv.png")
+    save(beta_curvature_figure(beta_and_curvature(runs)), folder / "beta.png")
+    curvature_summary(runs).to_csv(folder / "curvature-summary.csv", index=False)
+    run_dir = rows[0]["run_dir"]
+    grid, path = run_surface(run_dir, "unused", plan.studies["c"].surface, batch_size=64)
+    grids, paths, groups = {"bn": grid}, {"bn": path}, {"bn": "vgg_a_bn"}
+    surface_summary(grids, paths, groups).to_csv(folder / "surface.csv", index=False)
+    save(surface_figure(grids, paths, groups), folder / "surface.png")
+    return {
+        "name": "c",
+        "title": "2.5 Curvature",
+        "table": "",
+        "figure": "Extra 5",
+        "runs": str(folder / "runs.csv"),
+        "summary": str(folder / "summary.csv"),
+        "curves": str(folder / "curves.png"),
+        "curvature": shown,
+    }
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     """Two tiny real runs and their study files, with hostile strings in the config: (root, config, spec)."""
     root = tmp_path_factory.mktemp("report")
     config = synthetic_config(epochs=2)
     config["studies"] = {
-        "s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}}
+        "s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}},
+        "c": CURVATURE_STUDY,
     }
     config["report"]["title"] = HOSTILE
     config = validated(config)
@@ -90,6 +149,7 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     write_members(rows, study / "runs.csv")
     write_study_summary(StudyRuns.from_csv(study / "runs.csv"), study / "summary.csv")
     study_curves(StudyRuns.from_csv(study / "runs.csv"), study / "curves.png", title=HOSTILE)
+    curvature = curvature_study(root, plan)
     hyper_dir = root / plan.run_of("s", "a", 0).dir
     write_hyperparameters(hyper_dir / "config.json", root / "hyperparameters.csv")
     spec = {
@@ -104,7 +164,8 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
                 "runs": str(study / "runs.csv"),
                 "summary": str(study / "summary.csv"),
                 "curves": str(study / "curves.png"),
-            }
+            },
+            curvature,
         ],
         "hyperparameters": {
             "table": str(root / "hyperparameters.csv"),
@@ -147,7 +208,7 @@ def test_config_strings_are_escaped(report):
 def test_tables_show_the_runs(report):
     html = report.read_text()
     assert "Table 1" in html and "Table 2." in html and "learning rate" in html
-    assert html.count('<img src="data:image/png;base64,') == 1
+    assert html.count('<img src="data:image/png;base64,') == 2 + 3  # two studies' curves; section 2.6's three
     assert "Published vs reproduced" in html and "not in this report" in html  # every published number has a row
     assert 'id="not-the-study"' not in html and "not comparable" not in html
 
@@ -212,8 +273,8 @@ def test_provenance_names_commit_versions_and_each_runs_device(report, tmp_path,
     html = report.read_text()
     commit = re.search(r'<code id="git-commit">([^<]*)</code>', html).group(1)
     assert re.fullmatch(r"[0-9a-f]{40}( \(modified: .*\))?|not a git checkout", commit), commit
-    assert "Snakemake " in html and "PyTorch " in html and ", CUDA " in html and " hours over 2 runs" in html
-    assert html.count("<tr><td><code>basic_cnn-") == 2  # one row per run: device, precision, times
+    assert "Snakemake " in html and "PyTorch " in html and ", CUDA " in html and " hours over 3 runs" in html
+    assert html.count("<tr><td><code>basic_cnn-") == 2 and html.count("<tr><td><code>vgg_a_bn-") == 1  # a row per run
     _, _, spec = built
     render_report(spec, tmp_path / "elsewhere.html", workflow=tmp_path)
     assert '<code id="git-commit">not a git checkout</code>' in (tmp_path / "elsewhere.html").read_text()
@@ -266,6 +327,18 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
         links.first.click()
         assert page.evaluate("location.hash") == "#study-s"
+        # section 2.6 after the studies: its figures numbered, its tables filled, its link in the index
+        section = page.locator("section#curvature")
+        assert section.locator("h2").inner_text().startswith("2.6 Curvature and the 2-D landscape")
+        assert section.locator("img").count() == 3
+        captions = section.locator("figcaption").all_inner_texts()
+        assert [c.split(".")[0] for c in captions] == ["Extra 13", "Extra 14", "Extra 15"]
+        assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[2]
+        quantities = section.locator("table.curvature-summary tr td:nth-child(2)").all_inner_texts()
+        assert quantities == ["λ_max", "λ_min", "trace", "effective β"]
+        assert section.locator("table.surface-summary tr").count() == 2
+        page.locator('nav a[href="#curvature-curvature"]').click()
+        assert section.is_visible() and page.evaluate("location.hash") == "#curvature-curvature"
         shot = report.with_suffix(".png")
         page.screenshot(path=str(shot), full_page=True)
         if os.environ.get("ABLATE_SCREENSHOT_DIR"):

@@ -175,3 +175,25 @@ def test_auto_precision_is_tf32_on_cuda_and_never_bf16():
     assert precision_policy("fp32", cuda).label == "fp32"  # probe runs: no TF32
     assert precision_policy("bf16", cuda).label == "bf16-autocast"
     assert precision_policy("bf16", cpu).label == "bf16-autocast"
+
+
+@pytest.mark.slow
+def test_curvature_probe_does_not_change_the_trajectory(tmp_path):
+    """The curvature probe on a BatchNorm model with dropout and augmentation: the same epochs as without it,
+    and its columns where `curvature.every` says."""
+    base = {"model": "vgg_a_bn_dropout", "epochs": 1, "width": 0.125, "augment": True}
+    plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
+    settings = {"every": 3, "tol": 1e-3, "max_iter": 6, "samples": 2, "mode": "train"}
+    probed = train_run(
+        run_config(**base, probes=["curvature"], curvature=settings), tmp_path / "probed", Runtime(threads=2), quiet
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "probed/history.csv")[RESULT_COLUMNS],
+        pd.read_csv(tmp_path / "plain/history.csv")[RESULT_COLUMNS],
+        check_exact=True,
+    )
+    assert plain["final_test_acc"] == probed["final_test_acc"]
+    steps = pd.read_csv(tmp_path / "probed/steps.csv").dropna(subset=["curv_lambda_max"])
+    assert steps["step"].tolist() == [3, 6]
+    assert (steps["curv_lambda_min"] <= steps["curv_lambda_max"]).all()
+    assert steps["curv_iterations"].between(2, 6).all() and steps["curv_trace_stderr"].gt(0).all()

@@ -49,9 +49,15 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
         assert f'id="study-{study.name}"' in html and study.title in html
     images = re.findall(r'<img src="([^"]+)"', html)
     envelopes = sum(len(study.probes) for study in plan.studies.values())
-    # landscape and santurkar: step_loss, grad_change, beta, line_search each
-    assert envelopes == 8
-    assert len(images) == len(plan.studies) + envelopes + 2  # + 1.9: filters and feature maps
+    # landscape and santurkar: step_loss, grad_change, beta, line_search, curvature each
+    assert envelopes == 10
+    # + 1.9: filters and feature maps; + 2.6: beta beside lambda_max and the surface, of landscape and santurkar
+    assert len(images) == len(plan.studies) + envelopes + 2 + 2 * 2
+    section = html.split('<section class="curvature" id="curvature">')[1].split("</section>")[0]
+    assert "2.6 Curvature and the 2-D landscape (beyond the original)" in section
+    assert section.count("<img") == 6 and section.count('class="curvature-summary"') == 2
+    for number in range(10, 16):  # the curvature probe, its panel and the surface: landscape's, then santurkar's
+        assert f"Extra {number}. " in section
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
     assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's
@@ -179,9 +185,13 @@ def test_snakemakes_own_report(smoke):
     files = [Path(name).name for name in names if name.startswith("snakemake-report/data/raw/")]
     plan = smoke_plan(smoke)
     assert files.count("curves.png") == files.count("summary.csv") == len(plan.studies)
+    section_26 = ("beta-vs-curvature.png", "figure.png")  # per study with the curvature probe and a surface
     assert sorted(
-        f for f in files if f.endswith(".png") and f not in ("curves.png", "filters.png", "feature_maps.png")
+        f
+        for f in files
+        if f.endswith(".png") and f not in ("curves.png", "filters.png", "feature_maps.png", *section_26)
     ) == sorted(f"{probe}.png" for study in plan.studies.values() for probe in study.probes)
+    assert files.count("beta-vs-curvature.png") == files.count("figure.png") == 2
     assert {"report.html", "hyperparameters.csv", "architecture.csv", "filters.png", "feature_maps.png"} <= set(files)
     # the captions (workflow/report/*.rst), with the study's name filled in
     assert "train and test loss and accuracy per epoch" in index and "landscape" in index

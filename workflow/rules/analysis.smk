@@ -113,3 +113,84 @@ if config["report"]["published"]:
         shell:
             'python "$ABLATE_SCRIPTS/published.py" --published {input.published} --runs {input.runs} '
             "--files {input.metrics} {input.histories} --out {output} > {log} 2>&1"
+
+
+# Section 2.6 (beyond the original): Santurkar's effective beta beside the Hessian's lambda_max, run by run and
+# step by step, and the curvature probe per model, for studies whose runs record the curvature probe.
+rule beta_vs_curvature:
+    input:
+        runs=STUDY_RUNS,
+        steps=lambda wc: study_files(rundir.STEPS, wc.study),
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+    output:
+        table=BETA_CURVATURE_TABLE,
+        summary=CURVATURE_SUMMARY,
+        figure=report(
+            BETA_CURVATURE_FIGURE,
+            caption="../report/beta_vs_curvature.rst",
+            category="3. BatchNorm analyses",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "beta vs lambda_max"},
+        ),
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
+    log:
+        "results/logs/beta_vs_curvature/{study}.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        'python "$ABLATE_SCRIPTS/beta_vs_curvature.py" --runs {input.runs} --files {input.configs} {input.steps} '
+        "--group-by {params.group_by:q} --title {params.title:q} --table {output.table} "
+        "--summary {output.summary} --figure {output.figure} > {log} 2>&1"
+
+
+# Li et al.'s 2-D surface around a run's final weights and the path from its initial weights, with the
+# settings of the study's `surface` (not part of the run's identity: changing them reruns this, never training).
+rule surface:
+    input:
+        run=lambda wc: run_files(rundir.run_dir(wc.run), rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+        data=ancient(DATASET_FILE),
+        runtime=ancient(RUNTIME_SETTINGS),
+    output:
+        grid=SURFACE_GRID,
+        path=SURFACE_PATH,
+    params:
+        run_dir=lambda wc: rundir.run_dir(wc.run),
+        settings=lambda wc: json.dumps(PLAN.studies[wc.study].surface, sort_keys=True),
+    log:
+        "results/logs/surface/{study}-{run}.log",
+    threads: config["execution"]["train_threads"]
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
+        "--settings {params.settings:q} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
+
+
+rule surface_figure:
+    input:
+        runs=STUDY_RUNS,
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+        grids=lambda wc: [SURFACE_GRID.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
+        paths=lambda wc: [SURFACE_PATH.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
+    output:
+        figure=report(
+            SURFACE_FIGURE,
+            caption="../report/surface.rst",
+            category="3. BatchNorm analyses",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "loss surface"},
+        ),
+        summary=SURFACE_SUMMARY,
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
+    log:
+        "results/logs/surface_figure/{study}.log",
+    conda:
+        "../envs/ablate.yaml"
+    shell:
+        'python "$ABLATE_SCRIPTS/surface_figure.py" --runs {input.runs} --files {input.configs} '
+        "--grids {input.grids} --paths {input.paths} --group-by {params.group_by:q} --title {params.title:q} "
+        "--out {output.figure} --summary {output.summary} > {log} 2>&1"

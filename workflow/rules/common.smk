@@ -1,5 +1,6 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it; plan.smk writes it out as files.
+import json
 import os
 from functools import partial
 from pathlib import Path
@@ -7,6 +8,9 @@ from pathlib import Path
 from ablate import rundir
 from ablate.analysis.layout import (
     ARCHITECTURE,
+    BETA_CURVATURE_FIGURE,
+    BETA_CURVATURE_TABLE,
+    CURVATURE_SUMMARY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
     FEATURE_MAPS,
@@ -15,6 +19,10 @@ from ablate.analysis.layout import (
     PUBLISHED,
     STUDY_CURVES,
     STUDY_SUMMARY,
+    SURFACE_FIGURE,
+    SURFACE_GRID,
+    SURFACE_PATH,
+    SURFACE_SUMMARY,
 )
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_MANIFEST

@@ -21,7 +21,7 @@ from ablate.analysis.members import StudyRuns
 COLUMNS = ["series", "group", "band", "step", "min", "max", "mean", "runs"]
 
 
-def _group_label(config: Mapping, key: str) -> str:
+def group_label(config: Mapping, key: str) -> str:
     value: object = config
     for part in key.split("."):
         value = value[part]  # type: ignore[index]
@@ -38,7 +38,7 @@ def probe_envelopes(study: StudyRuns, probe: str, group_by: str = "model", smoot
     entry = registry.PROBES[probe]
     for member in study.members.drop_duplicates("run").itertuples():
         steps = study.steps(member.run)
-        group = _group_label(study.config(member.run), group_by)
+        group = group_label(study.config(member.run), group_by)
         # seeds of one variant share its band
         band = str(member.variant) if entry.band == "variant" else group
         for series, (low, high) in entry.series.items():

@@ -85,11 +85,11 @@ def line_style(index: int, count: int, points: int) -> dict:
     return style
 
 
-def _legend_handle(style: dict, label: str) -> Line2D:
+def legend_handle(style: dict, label: str) -> Line2D:
     return Line2D([], [], **{k: v for k, v in style.items() if k != "markevery"}, label=label)
 
 
-def _finish(fig: Figure, handles: list[Line2D], title: str) -> None:
+def finish(fig: Figure, handles: list[Line2D], title: str) -> None:
     """The figure's one legend, below its panels, in as many columns as fit."""
     if title:
         fig.suptitle(textwrap.fill(title, SUPTITLE_CHARS), fontsize=SUPTITLE_PT)
@@ -99,7 +99,7 @@ def _finish(fig: Figure, handles: list[Line2D], title: str) -> None:
         fig.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize=LEGEND_PT, frameon=False)
 
 
-def _axes_text(ax) -> None:
+def axes_text(ax) -> None:
     ax.tick_params(which="both", labelsize=TICK_PT)
     ax.xaxis.get_offset_text().set_fontsize(TICK_PT)
     ax.yaxis.get_offset_text().set_fontsize(TICK_PT)
@@ -151,7 +151,7 @@ def curves_figure(study: StudyRuns, title: str = "") -> Figure:
             if rows["diverged"].any():
                 label += f" (diverged at step {int(rows['diverged_step'].min())})"
             style = line_style(index, len(variants), points)
-            handles.append(_legend_handle(style, label))
+            handles.append(legend_handle(style, label))
             curve = epochs[epochs["variant"] == variant] if not epochs.empty else pd.DataFrame()
             if curve.empty:
                 continue
@@ -169,10 +169,10 @@ def curves_figure(study: StudyRuns, title: str = "") -> Figure:
             # a diverging variant's loss would flatten every other curve on a linear axis
             if column.endswith("loss") and not positive.empty and positive.max() / positive.min() > 100:
                 ax.set_yscale("log")
-            _axes_text(ax)
+            axes_text(ax)
         for ax in axes[1]:
             ax.set_xlabel("epoch", fontsize=LABEL_PT)
-        _finish(fig, handles, title)
+        finish(fig, handles, title)
     return fig
 
 
@@ -235,9 +235,9 @@ def probe_figure(table: pd.DataFrame, probe: str, title: str = "") -> Figure:
                 ax.set_xlabel("step", fontsize=LABEL_PT)
                 ax.set_ylabel(ylabel or name, fontsize=LABEL_PT)
                 ax.grid(alpha=0.3)
-                _axes_text(ax)
-        handles = [_legend_handle({**styles[label], "markersize": 5}, label) for label in labels]
-        _finish(fig, handles, f"{title}: {heading}" if title and len(series) > 1 else title)
+                axes_text(ax)
+        handles = [legend_handle({**styles[label], "markersize": 5}, label) for label in labels]
+        finish(fig, handles, f"{title}: {heading}" if title and len(series) > 1 else title)
     return fig
 
 

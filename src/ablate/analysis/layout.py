@@ -6,6 +6,14 @@ STUDY_SUMMARY = "results/studies/{study}/summary.csv"
 STUDY_CURVES = "results/studies/{study}/curves.png"
 ENVELOPE_TABLE = "results/analysis/{study}/{probe}.csv"
 ENVELOPE_FIGURE = "results/analysis/{study}/{probe}.png"
+# section 2.6: effective beta beside lambda_max (hyphenated: no probe's envelope is named so), the surface
+BETA_CURVATURE_TABLE = "results/analysis/{study}/beta-vs-curvature.csv"
+BETA_CURVATURE_FIGURE = "results/analysis/{study}/beta-vs-curvature.png"
+CURVATURE_SUMMARY = "results/analysis/{study}/curvature-summary.csv"
+SURFACE_GRID = "results/analysis/{study}/surface/{run}/grid.csv"
+SURFACE_PATH = "results/analysis/{study}/surface/{run}/interpolation.csv"
+SURFACE_FIGURE = "results/analysis/{study}/surface/figure.png"
+SURFACE_SUMMARY = "results/analysis/{study}/surface/summary.csv"
 # tables
 HYPERPARAMETERS = "results/tables/hyperparameters.csv"
 PUBLISHED = "results/tables/published.csv"  # published vs reproduced (ablate.analysis.published)

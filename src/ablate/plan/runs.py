@@ -14,9 +14,9 @@ from typing import Any
 from ablate import TRAINING_CODE_VERSION, registry, rundir
 from ablate.errors import ConfigError
 from ablate.plan.config import check, did_you_mean, merge
-from ablate.plan.schema import coerce_numbers, schema
+from ablate.plan.schema import coerce_numbers, fill_defaults, schema
 
-STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds")
+STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds", "surface")
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,17 @@ class Study:
     seeds: tuple[int, ...] = ()  # the study's `seeds`, else the top-level ones
     members: list[Member] = field(default_factory=list)
     probes: tuple[str, ...] = ()  # every probe some run of the study records, in registry order
+    surface: dict | None = None  # its `surface` settings, defaults filled in; None: no surface
+    surface_runs: tuple[str, ...] = ()  # the runs that get one: each named variant's first seed
 
     @property
     def run_ids(self) -> list[str]:
         return list(dict.fromkeys(m.run_id for m in self.members))
+
+    @property
+    def curvature_probes(self) -> tuple[str, ...]:
+        """Its probes whose figures the report shows in section 2.6 (`section: curvature` in registry.yaml)."""
+        return tuple(p for p in self.probes if registry.PROBES[p].section == "curvature")
 
 
 @dataclass
@@ -217,6 +224,8 @@ def make_plan(config: Mapping) -> Plan:
                 run_id = f"{resolved['model']}-{config_hash(resolved)}"
                 runs.setdefault(run_id, Run(run_id, resolved))
                 entry.members.append(Member(name, variant, seed, run_id))
+        if study.get("surface") is not None:
+            entry.surface, entry.surface_runs = _surface(name, study["surface"], entry)
         recorded = {p for run_id in entry.run_ids for p in runs[run_id].config["probes"]}
         entry.probes = tuple(p for p in registry.PROBES if p in recorded)
         studies[name] = entry
@@ -226,6 +235,20 @@ def make_plan(config: Mapping) -> Plan:
     plan = Plan(runs=runs, studies={s.name: s for s in ordered})
     plan.report_refs = _report_refs(config, plan)
     return plan
+
+
+def _surface(name: str, settings: Mapping, study: Study) -> tuple[dict, tuple[str, ...]]:
+    """A study's surface settings with their defaults, and the runs they name (each variant's first seed)."""
+    settings = fill_defaults(copy.deepcopy(dict(settings)), schema()["$defs"]["study"]["properties"]["surface"])
+    variants = settings["variants"] or study.variants
+    unknown = [v for v in variants if v not in study.variants]
+    if unknown:
+        raise ConfigError(
+            f"config error at studies.{name}.surface.variants: no variant {unknown[0]!r}"
+            f"{did_you_mean(unknown[0], study.variants) or '.'} Name some of: {', '.join(study.variants)}"
+        )
+    first = {m.variant: m.run_id for m in reversed(study.members) if m.seed == study.seeds[0]}
+    return settings, tuple(dict.fromkeys(first[v] for v in variants))
 
 
 def natural_key(text: str) -> list:

@@ -35,9 +35,49 @@ def _mark_not_comparable(rows: list[dict]) -> None:
             row.update(within=TEXT["not_comparable"], difference=None, comparable=False)
 
 
+def _records(path: str | None) -> list[dict]:
+    return pd.read_csv(path).to_dict("records") if path else []
+
+
+def _curvature_section(studies: list[dict]) -> dict | None:
+    """Section 2.6: for every study whose runs record the curvature probe or that names a surface, its figures
+    (numbered as text.yaml's curvature_section says) and tables; None where no study has any."""
+    numbers = TEXT["curvature_section"]["figures"]
+    parts = []
+    for study in studies:
+        shown = study.get("curvature")
+        if not shown:
+            continue
+        numbered = numbers.get(study.get("figure", ""), {})
+        parts.append(
+            {
+                "name": study["name"],
+                "title": study["title"],
+                "envelopes": [
+                    {**e, "src": _image(Path(e["figure"])), "caption": probe_caption(e["probe"], study["figure"])}
+                    for e in shown["envelopes"]
+                ],
+                "beta_src": _image(Path(shown["beta_vs_curvature"])) if shown["beta_vs_curvature"] else None,
+                "beta_number": numbered.get("beta_vs_curvature"),
+                "summary": _records(shown["summary"]),
+                "surface_src": _image(Path(shown["surface"])) if shown["surface"] else None,
+                "surface_number": numbered.get("surface"),
+                "surface_summary": _records(shown["surface_summary"]),
+                "surface_settings": shown["surface_settings"],
+                "curvature_settings": shown["curvature_settings"],
+            }
+        )
+    if not parts:
+        return None
+    return {"kind": "curvature", "name": "curvature", "title": TEXT["curvature_section"]["title"], "parts": parts}
+
+
 def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
-    """Studies and section 1.9 in the order of their titles (ablate.plan.runs.natural_key)."""
+    """Studies, section 1.9 and section 2.6 in the order of their titles (ablate.plan.runs.natural_key)."""
     sections = [{"kind": "study", **study} for study in studies]
+    curvature = _curvature_section(studies)
+    if curvature:
+        sections.append(curvature)
     if interpret:
         sections.append(
             {

@@ -6,22 +6,28 @@ time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ablate import rundir
+from ablate import registry, rundir
 from ablate.analysis.layout import (
     ARCHITECTURE,
+    BETA_CURVATURE_FIGURE,
+    CURVATURE_SUMMARY,
     ENVELOPE_FIGURE,
+    ENVELOPE_TABLE,
     FEATURE_MAPS,
     FILTERS,
     HYPERPARAMETERS,
     PUBLISHED,
     STUDY_CURVES,
     STUDY_SUMMARY,
+    SURFACE_FIGURE,
+    SURFACE_SUMMARY,
 )
 from ablate.plan.layout import STUDY_RUNS
-from ablate.plan.runs import Plan, config_hash
+from ablate.plan.runs import Plan, Study, config_hash
 from ablate.plan.schema import coerce_numbers, schema
 from ablate.report.scope import departures_from_study
 
@@ -41,6 +47,7 @@ def plan_hash(plan: Plan, config: Mapping) -> str:
                 "table": s.table,
                 "figure": s.figure,
                 "members": [[m.variant, m.seed, m.run_id] for m in s.members],
+                "surface": s.surface,
             }
             for s in plan.studies.values()
         ],
@@ -48,6 +55,36 @@ def plan_hash(plan: Plan, config: Mapping) -> str:
         "analysis": config["analysis"],
     }
     return config_hash(resolved)
+
+
+def _envelope(study: Study, probe: str) -> dict[str, str]:
+    return {
+        "probe": probe,
+        "figure": ENVELOPE_FIGURE.format(study=study.name, probe=probe),
+        "table": ENVELOPE_TABLE.format(study=study.name, probe=probe),
+    }
+
+
+def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
+    """What section 2.6 shows of a study: its curvature probes' envelopes, the beta-vs-lambda_max panel and the
+    summary where its runs record one, its surface where it names one; None: nothing."""
+    probes = study.curvature_probes
+    if not probes and not study.surface:
+        return None
+    keys = {key for p in probes for key in registry.PROBES[p].settings}
+    configs = [plan.runs[run].config for run in study.run_ids]
+    settings = [{key: config[key] for key in sorted(keys) if key in config} for config in configs]
+    settings = [setting for setting in settings if setting]
+    return {
+        "envelopes": [_envelope(study, p) for p in probes],
+        "beta_vs_curvature": BETA_CURVATURE_FIGURE.format(study=study.name) if probes else None,
+        "summary": CURVATURE_SUMMARY.format(study=study.name) if probes else None,
+        "surface": SURFACE_FIGURE.format(study=study.name) if study.surface else None,
+        "surface_summary": SURFACE_SUMMARY.format(study=study.name) if study.surface else None,
+        "surface_settings": study.surface,
+        # each distinct curvature setting of the study's runs (every, tol, max_iter, samples, BatchNorm mode)
+        "curvature_settings": list({json.dumps(c, sort_keys=True): c for c in settings}.values()),
+    }
 
 
 def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
@@ -67,7 +104,8 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
                 "runs": STUDY_RUNS.format(study=s.name),
                 "summary": STUDY_SUMMARY.format(study=s.name),
                 "curves": STUDY_CURVES.format(study=s.name),
-                "envelopes": [{"probe": p, "figure": ENVELOPE_FIGURE.format(study=s.name, probe=p)} for p in s.probes],
+                "envelopes": [_envelope(s, p) for p in s.probes if registry.PROBES[p].section == "study"],
+                "curvature": _curvature(plan, s),
             }
             for s in plan.studies.values()
         ],
@@ -101,6 +139,10 @@ def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
     for study in spec["studies"]:
         yield from (study["runs"], study["summary"], study["curves"])
         yield from (envelope["figure"] for envelope in study["envelopes"])
+        curvature = study["curvature"] or {"envelopes": []}
+        yield from (envelope["figure"] for envelope in curvature["envelopes"])
+        shown = ("beta_vs_curvature", "summary", "surface", "surface_summary")
+        yield from (curvature[key] for key in shown if curvature.get(key))
     yield spec["hyperparameters"]["table"]
     if spec["interpret"]:
         yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))

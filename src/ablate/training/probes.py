@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ablate import registry
+from ablate.training.curvature import curvature
 from ablate.training.models import last_linear
 
 
@@ -126,6 +127,8 @@ class ProbeRecorder:
         self.settings = {probe: {key: run[key] for key in entry.settings} for probe, entry in entries.items()}
         self.every = {probe: _setting(run, entry.every) if entry.every else 1 for probe, entry in entries.items()}
         self.layer = last_linear(model)
+        self.seed = int(run.get("seed", 0))  # with the step: the seed of a probe's own random draws
+        self.step = 0
         self.memory: dict = {}  # what probes carry from step to step (in checkpoints, with the rows)
         self.rows: list[dict[str, float]] = []
         self._pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
@@ -143,7 +146,7 @@ class ProbeRecorder:
 
     def after_backward(self, epoch: int, step: int, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> None:
         """Record step `step`; `loss_at()` recomputes the loss of this step's batch at the current weights."""
-        self._this_step = {}
+        self._this_step, self.step = {}, step
         values: dict[str, torch.Tensor] = {}
         for probe, function in self.functions.items():
             if step % self.every[probe] == 0:
@@ -225,4 +228,31 @@ def line_search_extremes(
         "ls_grad_diff_max": found["grad_diff"].max(),
         "ls_beta_max": found["beta"].max(),
         "ls_step_norm": found["step_norm"],
+    }
+
+
+def curvature_spectrum(
+    recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping
+) -> dict:
+    """λ_max, λ_min (Lanczos) and the trace (Hutchinson) of the step's mini-batch loss, ablate.training.curvature.
+    Its random vectors come from a generator of its own, seeded by the run's seed and the step: the global RNG
+    (dropout, augmentation) is never drawn from, and a resumed run draws the same vectors."""
+    chosen = settings["curvature"]
+    generator = torch.Generator().manual_seed(recorder.seed * 1_000_003 + recorder.step)
+    found = curvature(
+        recorder.model,
+        loss_at,
+        tol=chosen["tol"],
+        max_iter=chosen["max_iter"],
+        samples=chosen["samples"],
+        generator=generator,
+        mode=chosen["mode"],
+    )
+    return {
+        "curv_lambda_max": found["lambda_max"],
+        "curv_lambda_min": found["lambda_min"],
+        "curv_trace": found["trace"],
+        "curv_trace_stderr": found["trace_stderr"],
+        "curv_iterations": found["lanczos_iterations"],
+        "curv_converged": found["lanczos_converged"],
     }

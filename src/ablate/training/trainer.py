@@ -59,6 +59,21 @@ class OutOfMemory(RuntimeError):
         super().__init__(f"CUDA out of memory {self.where}")
 
 
+def initial_model(config: Mapping, num_classes: int) -> torch.nn.Module:
+    """The run's model at step 0, on the CPU: the global RNG seeded with the run's seed, then the model built and
+    initialised, the trainer's first random draws. A run's initial weights are thus its config's: analyses
+    rebuild them from it (ablate.analysis.run_surface) instead of the run saving them."""
+    torch.manual_seed(config["seed"])
+    return build_model(
+        config["model"],
+        config["activation"],
+        config["dropout"],
+        num_classes=num_classes,
+        width=config["width"],
+        init=config["init"],
+    )
+
+
 class Trainer:
     """The run `config` assembled on its device: data, model, optimizer, scheduler, loss, probes, precision;
     `run()` trains (or resumes) it epoch by epoch into `run_dir`."""
@@ -78,15 +93,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         # the order of what follows is the order of the runs' random draws: keep it
         self.dataset = datasets.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
-        torch.manual_seed(config["seed"])
-        self.model = build_model(
-            config["model"],
-            config["activation"],
-            config["dropout"],
-            num_classes=len(self.dataset.classes),
-            width=config["width"],
-            init=config["init"],
-        ).to(self.device)
+        self.model = initial_model(config, len(self.dataset.classes)).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if runtime.compile else self.model

@@ -1,0 +1,111 @@
+"""Section 2.6's tables: Santurkar's effective β beside the Hessian's λ_max, run by run and step by step, a
+summary of the curvature probe per model, and one of each run's surface and path.
+
+Both come from the runs' steps.csv: the line search (`ls_beta_max`, every probe_every steps) and the curvature
+probe (`curv_*`, every curvature.every steps). A step where only one of them ran keeps the other empty, so each
+is plotted at its own steps; where both ran (every's that share steps) the two stand side by side in one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from ablate.analysis.envelopes import group_label
+from ablate.analysis.members import StudyRuns
+
+PAIR_COLUMNS = ["group", "variant", "run", "step", "ls_beta_max", "curv_lambda_max"]
+# steps.csv column -> the name the summary and the report give it
+QUANTITIES = {
+    "curv_lambda_max": "λ_max",
+    "curv_lambda_min": "λ_min",
+    "curv_trace": "trace",
+    "ls_beta_max": "effective β",
+}
+SUMMARY_COLUMNS = ["group", "quantity", "runs", "values", "median", "min", "max"]
+
+
+def beta_and_curvature(study: StudyRuns, group_by: str = "model") -> pd.DataFrame:
+    """One row per run and step at which the line search or the curvature probe ran (PAIR_COLUMNS)."""
+    frames = []
+    for member in study.members.drop_duplicates("run").itertuples():
+        steps = study.steps(member.run)
+        present = [c for c in ("ls_beta_max", "curv_lambda_max") if c in steps]
+        if not present:
+            continue
+        rows = steps.dropna(subset=present, how="all").reindex(columns=["step", "ls_beta_max", "curv_lambda_max"])
+        rows.insert(0, "run", member.run)
+        rows.insert(0, "variant", str(member.variant))
+        rows.insert(0, "group", group_label(study.config(member.run), group_by))
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True)[PAIR_COLUMNS] if frames else pd.DataFrame(columns=PAIR_COLUMNS)
+
+
+def curvature_summary(study: StudyRuns, group_by: str = "model") -> pd.DataFrame:
+    """Per group (model) and quantity: how many runs and recorded values, their median, minimum and maximum,
+    over every step and run of the group (the learning rates pooled: the report's table is per model)."""
+    rows = []
+    values: dict[tuple[str, str], list[pd.Series]] = {}
+    runs: dict[tuple[str, str], set[str]] = {}
+    for member in study.members.drop_duplicates("run").itertuples():
+        steps = study.steps(member.run)
+        group = group_label(study.config(member.run), group_by)
+        for column, name in QUANTITIES.items():
+            if column in steps and steps[column].notna().any():
+                values.setdefault((group, name), []).append(steps[column].dropna())
+                runs.setdefault((group, name), set()).add(member.run)
+    for (group, name), series in values.items():
+        pooled = pd.concat(series)
+        rows.append(
+            {
+                "group": group,
+                "quantity": name,
+                "runs": len(runs[(group, name)]),
+                "values": len(pooled),
+                "median": pooled.median(),
+                "min": pooled.min(),
+                "max": pooled.max(),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+SURFACE_COLUMNS = [
+    "variant",
+    "group",
+    "loss_at_final",
+    "grid_loss_min",
+    "grid_loss_max",
+    "path_loss_initial",
+    "path_loss_final",
+    "path_loss_max",
+    "path_accuracy_final",
+]
+
+
+def surface_summary(
+    grids: Mapping[str, pd.DataFrame], paths: Mapping[str, pd.DataFrame], groups: Mapping[str, str]
+) -> pd.DataFrame:
+    """Per run (variant label): the loss at the final weights, the range of the loss over its grid, and along
+    its path the loss at t = 0 and t = 1, the highest loss between them (a barrier, if any) and the final
+    training accuracy on the sample."""
+    rows = []
+    for label, grid in grids.items():
+        path = paths[label]
+        inside = path[(path["t"] >= 0) & (path["t"] <= 1)]
+        centre = grid.loc[(grid["alpha"].abs() + grid["beta"].abs()).idxmin(), "loss"]
+        rows.append(
+            {
+                "variant": label,
+                "group": groups[label],
+                "loss_at_final": centre,
+                "grid_loss_min": grid["loss"].min(),
+                "grid_loss_max": grid["loss"].max(),
+                "path_loss_initial": path.loc[path["t"].abs().idxmin(), "loss"],
+                "path_loss_final": path.loc[(path["t"] - 1).abs().idxmin(), "loss"],
+                "path_loss_max": inside["loss"].max(),
+                "path_accuracy_final": path.loc[(path["t"] - 1).abs().idxmin(), "accuracy"],
+            }
+        )
+    return pd.DataFrame(rows, columns=SURFACE_COLUMNS)

@@ -1,0 +1,36 @@
+"""Rule surface_figure (analysis.smk): a study's surfaces side by side on shared levels, one column per model,
+and the runs' paths from initial to final weights, with a table of their loss ranges (section 2.6)."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from ablate.analysis.envelopes import group_label
+from ablate.analysis.figures import save
+from ablate.analysis.landscape_figures import surface_figure
+from ablate.analysis.landscape_tables import surface_summary
+from ablate.analysis.members import StudyRuns
+from ablate.errors import one_message
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--runs", required=True, help="results/studies/<study>/runs.csv")
+parser.add_argument("--files", nargs="+", required=True, help="the run files the rule declares (config)")
+parser.add_argument("--grids", nargs="+", required=True, help="results/analysis/<study>/surface/<run>/grid.csv")
+parser.add_argument("--paths", nargs="+", required=True, help="the same runs' interpolation.csv")
+parser.add_argument("--group-by", default="model")
+parser.add_argument("--title", default="")
+parser.add_argument("--out", required=True)
+parser.add_argument("--summary", required=True, help="per run: the loss range of its grid and along its path")
+args = parser.parse_args()
+with one_message(f"surface_figure of {args.runs}"):
+    study = StudyRuns.from_inputs(args.runs, args.files)
+    variants = dict(zip(study.members["run"], study.members["variant"], strict=True))
+    grids, paths, groups = {}, {}, {}
+    for grid, path in zip(args.grids, args.paths, strict=True):
+        run = Path(grid).parent.name
+        label = str(variants[run])
+        grids[label], paths[label] = pd.read_csv(grid), pd.read_csv(path)
+        groups[label] = group_label(study.config(run), args.group_by)
+    surface_summary(grids, paths, groups).to_csv(args.summary, index=False)
+    save(surface_figure(grids, paths, groups, args.title), Path(args.out))
