@@ -132,13 +132,13 @@ rule beta_vs_curvature:
             subcategory="{study}",
             labels={"study": "{study}", "figure": "beta vs lambda_max"},
         ),
-    params:
-        group_by=config["analysis"]["group_by"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/beta_vs_curvature/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/beta_vs_curvature.py" --runs {input.runs} --files {input.configs} {input.steps} '
         "--group-by {params.group_by:q} --title {params.title:q} --table {output.table} "
@@ -155,14 +155,14 @@ rule surface:
     output:
         grid=SURFACE_GRID,
         path=SURFACE_PATH,
+    log:
+        "results/logs/surface/{study}-{run}.log",
+    conda:
+        "../envs/ablate.yaml"
+    threads: config["execution"]["train_threads"]
     params:
         run_dir=lambda wc: rundir.run_dir(wc.run),
         settings=lambda wc: json.dumps(PLAN.studies[wc.study].surface, sort_keys=True),
-    log:
-        "results/logs/surface/{study}-{run}.log",
-    threads: config["execution"]["train_threads"]
-    conda:
-        "../envs/ablate.yaml"
     shell:
         'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
         "--settings {params.settings:q} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
@@ -183,13 +183,13 @@ rule surface_figure:
             labels={"study": "{study}", "figure": "loss surface"},
         ),
         summary=SURFACE_SUMMARY,
-    params:
-        group_by=config["analysis"]["group_by"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/surface_figure/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/surface_figure.py" --runs {input.runs} --files {input.configs} '
         "--grids {input.grids} --paths {input.paths} --group-by {params.group_by:q} --title {params.title:q} "
