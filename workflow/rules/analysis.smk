@@ -162,10 +162,12 @@ rule surface:
     threads: config["execution"]["train_threads"]
     params:
         run_dir=lambda wc: rundir.run_dir(wc.run),
-        settings=lambda wc: json.dumps(PLAN.studies[wc.study].surface, sort_keys=True),
+        surface=lambda wc: PLAN.studies[wc.study].surface,
     shell:
         'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
-        "--settings {params.settings:q} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
+        "--span {params.surface[span]} --points {params.surface[points]} --samples {params.surface[samples]} "
+        "--path-points {params.surface[path_points]} --seed {params.surface[seed]} --threads {threads} "
+        "--grid {output.grid} --path {output.path} > {log} 2>&1"
 
 
 rule surface_figure:

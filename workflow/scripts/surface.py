@@ -2,7 +2,6 @@
 from its initial to its final weights, with its study's `surface` settings (ablate.analysis.run_surface)."""
 
 import argparse
-import json
 
 import torch
 
@@ -13,7 +12,12 @@ from ablate.errors import one_message
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
 parser.add_argument("--runtime", required=True, help="results/runtime.json (data root, eval batch size)")
-parser.add_argument("--settings", required=True, help="the study's surface settings, as JSON")
+# the study's `surface` settings (config schema)
+parser.add_argument("--span", type=float, required=True)
+parser.add_argument("--points", type=int, required=True)
+parser.add_argument("--samples", type=int, required=True)
+parser.add_argument("--path-points", type=int, required=True)
+parser.add_argument("--seed", type=int, required=True)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--grid", required=True)
 parser.add_argument("--path", required=True)
@@ -21,6 +25,7 @@ args = parser.parse_args()
 with one_message(f"surface of {args.run_dir}"):
     torch.set_num_threads(args.threads)
     runtime = rundir.read_json(args.runtime)
-    grid, path = run_surface(args.run_dir, runtime["data_root"], json.loads(args.settings), runtime["eval_batch_size"])
+    settings = {key: getattr(args, key) for key in ("span", "points", "samples", "path_points", "seed")}
+    grid, path = run_surface(args.run_dir, runtime["data_root"], settings, runtime["eval_batch_size"])
     grid.to_csv(args.grid, index=False)
     path.to_csv(args.path, index=False)
