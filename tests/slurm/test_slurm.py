@@ -161,7 +161,8 @@ def runs(cluster, tmp_path_factory) -> Runs:
 def test_slurm_run_ends_with_the_numbers_of_a_local_run(runs):
     plan = reduced_plan(runs.slurm)
     assert Counter(submitted(runs.output).values()) == {
-        "train": len(plan.runs), "study_summary": 2, "study_curves": 2, "hyperparameters": 1, "report": 1,
+        "train": len(plan.runs), "study_summary": 2, "study_curves": 2, "hyperparameters": 1, "published": 1,
+        "report": 1,
     }  # fmt: skip
     for run in plan.runs.values():
         for name in ("config.json", "steps.csv"):
@@ -206,7 +207,8 @@ def test_a_changed_variant_submits_one_train_job_and_its_readers(runs, cluster):
     assert code == 0, output[-8000:]
     jobs = submitted(output)
     # study_runs is a local rule: it reruns on the submitting machine
-    assert Counter(jobs.values()) == {"train": 1, "study_summary": 1, "study_curves": 1, "report": 1}, output[-6000:]
+    changed = {"train": 1, "study_summary": 1, "study_curves": 1, "published": 1, "report": 1}
+    assert Counter(jobs.values()) == changed, output[-6000:]
     assert set(sacct(cluster)) - before == set(jobs)
     new_run = reduced_plan(runs.slurm).run_of("batch_size", "bs128", 0)
     assert json.loads((runs.slurm / new_run.dir / "config.json").read_text())["batch_size"] == 64
