@@ -81,7 +81,8 @@ def test_recipes_of_the_original_study():
     landscape = plan.studies["landscape"]
     assert len(landscape.variants) == 8 and "vgg_a_bn-lr0.0005" in landscape.variants
     probed = run("landscape", "vgg_a-lr0.001")  # loss landscape.py: Adam without weight decay or scheduler
-    assert probed["probes"] == ["step_loss", "grad_change", "beta", "line_search", "curvature"] and probed["epochs"] == 25
+    assert probed["probes"] == ["step_loss", "grad_change", "beta", "line_search", "curvature"]
+    assert probed["epochs"] == 25
     assert (probed["optimizer"]["weight_decay"], probed["scheduler"], probed["precision"]) == (
         0.0,
         {"name": "none"},
