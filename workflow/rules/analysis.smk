@@ -157,7 +157,11 @@ rule surface:
         path=SURFACE_PATH,
     params:
         run_dir=lambda wc: rundir.run_dir(wc.run),
-        settings=lambda wc: json.dumps(PLAN.studies[wc.study].surface, sort_keys=True),
+        span=lambda wc: PLAN.studies[wc.study].surface["span"],
+        points=lambda wc: PLAN.studies[wc.study].surface["points"],
+        samples=lambda wc: PLAN.studies[wc.study].surface["samples"],
+        path_points=lambda wc: PLAN.studies[wc.study].surface["path_points"],
+        seed=lambda wc: PLAN.studies[wc.study].surface["seed"],
     log:
         "results/logs/surface/{study}-{run}.log",
     threads: config["execution"]["train_threads"]
@@ -165,7 +169,8 @@ rule surface:
         "../envs/ablate.yaml"
     shell:
         'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
-        "--settings {params.settings:q} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
+        "--span {params.span} --points {params.points} --samples {params.samples} --path-points {params.path_points} "
+        "--seed {params.seed} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
 
 
 rule surface_figure:

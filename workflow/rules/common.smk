@@ -1,6 +1,5 @@
 # The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
 # no side effects). Input functions below only look things up in it; plan.smk writes it out as files.
-import json
 import os
 from functools import partial
 from pathlib import Path

@@ -1,8 +1,8 @@
 """Rule surface (analysis.smk): Li et al.'s 2-D loss surface around one run's final weights and the 1-D path
-from its initial to its final weights, with its study's `surface` settings (ablate.analysis.run_surface)."""
+from its initial to its final weights, with its study's `surface` settings, one option each
+(ablate.analysis.run_surface)."""
 
 import argparse
-import json
 
 import torch
 
@@ -13,7 +13,11 @@ from ablate.errors import one_message
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
 parser.add_argument("--runtime", required=True, help="results/runtime.json (data root, eval batch size)")
-parser.add_argument("--settings", required=True, help="the study's surface settings, as JSON")
+parser.add_argument("--span", type=float, required=True)
+parser.add_argument("--points", type=int, required=True)
+parser.add_argument("--samples", type=int, required=True)
+parser.add_argument("--path-points", type=int, required=True)
+parser.add_argument("--seed", type=int, required=True)
 parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--grid", required=True)
 parser.add_argument("--path", required=True)
@@ -21,6 +25,9 @@ args = parser.parse_args()
 with one_message(f"surface of {args.run_dir}"):
     torch.set_num_threads(args.threads)
     runtime = rundir.read_json(args.runtime)
-    grid, path = run_surface(args.run_dir, runtime["data_root"], json.loads(args.settings), runtime["eval_batch_size"])
+    settings = {"span": args.span, "points": args.points, "samples": args.samples, "path_points": args.path_points}
+    grid, path = run_surface(
+        args.run_dir, runtime["data_root"], {**settings, "seed": args.seed}, runtime["eval_batch_size"]
+    )
     grid.to_csv(args.grid, index=False)
     path.to_csv(args.path, index=False)
