@@ -1,5 +1,6 @@
 """Rule surface (analysis.smk): Li et al.'s 2-D loss surface around one run's final weights and the 1-D path
-from its initial to its final weights, with its study's `surface` settings (ablate.analysis.run_surface)."""
+from its initial to its final weights, with its study's `surface` settings, one option each
+(ablate.analysis.run_surface)."""
 
 import argparse
 
@@ -12,7 +13,6 @@ from ablate.errors import one_message
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
 parser.add_argument("--runtime", required=True, help="results/runtime.json (data root, eval batch size)")
-# the study's `surface` settings (config schema)
 parser.add_argument("--span", type=float, required=True)
 parser.add_argument("--points", type=int, required=True)
 parser.add_argument("--samples", type=int, required=True)
@@ -25,7 +25,9 @@ args = parser.parse_args()
 with one_message(f"surface of {args.run_dir}"):
     torch.set_num_threads(args.threads)
     runtime = rundir.read_json(args.runtime)
-    settings = {key: getattr(args, key) for key in ("span", "points", "samples", "path_points", "seed")}
-    grid, path = run_surface(args.run_dir, runtime["data_root"], settings, runtime["eval_batch_size"])
+    settings = {"span": args.span, "points": args.points, "samples": args.samples, "path_points": args.path_points}
+    grid, path = run_surface(
+        args.run_dir, runtime["data_root"], {**settings, "seed": args.seed}, runtime["eval_batch_size"]
+    )
     grid.to_csv(args.grid, index=False)
     path.to_csv(args.path, index=False)
