@@ -38,12 +38,12 @@ rule study_curves:
             subcategory="{study}",
             labels={"study": "{study}", "figure": "curves"},
         ),
-    params:
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/study_curves/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/study_curves.py" --runs {input.runs} '
         "--files {input.configs} {input.histories} {input.metrics} --title {params.title:q} --out {output} "
@@ -66,14 +66,14 @@ rule probe_envelope:
             subcategory="{study}",
             labels={"study": "{study}", "probe": "{probe}"},
         ),
-    params:
-        group_by=config["analysis"]["group_by"],
-        smoothing=config["analysis"]["smoothing"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/probe_envelope/{study}-{probe}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        smoothing=config["analysis"]["smoothing"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/probe_envelope.py" --runs {input.runs} '
         "--files {input.configs} {input.steps} {input.metrics} --probe {wildcards.probe} "
@@ -132,13 +132,13 @@ rule beta_vs_curvature:
             subcategory="{study}",
             labels={"study": "{study}", "figure": "beta vs lambda_max"},
         ),
-    params:
-        group_by=config["analysis"]["group_by"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/beta_vs_curvature/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/beta_vs_curvature.py" --runs {input.runs} --files {input.configs} {input.steps} '
         "--group-by {params.group_by:q} --title {params.title:q} --table {output.table} "
@@ -155,6 +155,11 @@ rule surface:
     output:
         grid=SURFACE_GRID,
         path=SURFACE_PATH,
+    log:
+        "results/logs/surface/{study}-{run}.log",
+    conda:
+        "../envs/ablate.yaml"
+    threads: config["execution"]["train_threads"]
     params:
         run_dir=lambda wc: rundir.run_dir(wc.run),
         span=lambda wc: PLAN.studies[wc.study].surface["span"],
@@ -162,11 +167,6 @@ rule surface:
         samples=lambda wc: PLAN.studies[wc.study].surface["samples"],
         path_points=lambda wc: PLAN.studies[wc.study].surface["path_points"],
         seed=lambda wc: PLAN.studies[wc.study].surface["seed"],
-    log:
-        "results/logs/surface/{study}-{run}.log",
-    threads: config["execution"]["train_threads"]
-    conda:
-        "../envs/ablate.yaml"
     shell:
         'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
         "--span {params.span} --points {params.points} --samples {params.samples} --path-points {params.path_points} "
@@ -188,13 +188,13 @@ rule surface_figure:
             labels={"study": "{study}", "figure": "loss surface"},
         ),
         summary=SURFACE_SUMMARY,
-    params:
-        group_by=config["analysis"]["group_by"],
-        title=lambda wc: PLAN.studies[wc.study].title,
     log:
         "results/logs/surface_figure/{study}.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
     shell:
         'python "$ABLATE_SCRIPTS/surface_figure.py" --runs {input.runs} --files {input.configs} '
         "--grids {input.grids} --paths {input.paths} --group-by {params.group_by:q} --title {params.title:q} "
