@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -245,15 +247,23 @@ def test_snakemake_names_the_file_and_line_of_a_yaml_error_in_the_workflows_conf
     assert "config/config.yaml:" in output and "not valid YAML: expected ',' or ']'" in output, output
 
 
-@pytest.mark.slow
-def test_snakemake_plans_the_batch_size_variants_but_the_one_an_extra_configfile_removes(workflow_dir):
-    (workflow_dir / "fewer.yaml").write_text("studies:\n  batch_size:\n    variants:\n      bs256: null\n")
-    members = "results/studies/batch_size/runs.csv"  # written by snakemake itself from its plan (plan.smk)
+def planned_variants(workflow_dir: Path, study: str, extra: str) -> list[str]:
+    """The variants of `study`, in order, in the runs.csv Snakemake writes from its plan (plan.smk) of the smoke
+    config with the `extra` config file's text merged over it."""
+    (workflow_dir / "extra.yaml").write_text(extra)
+    members = f"results/studies/{study}/runs.csv"
     result = snakemake(
-        workflow_dir, members, "--cores", "1", "--configfile", "config/smoke.yaml", "fewer.yaml", timeout=120
+        workflow_dir, members, "--cores", "1", "--configfile", "config/smoke.yaml", "extra.yaml", timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    variants = [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
+    return [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
+
+
+@pytest.mark.slow
+def test_snakemake_plans_the_batch_size_variants_but_the_one_an_extra_configfile_removes(workflow_dir):
+    variants = planned_variants(
+        workflow_dir, "batch_size", "studies:\n  batch_size:\n    variants:\n      bs256: null\n"
+    )
     assert variants == ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.005"]
 
 
@@ -343,11 +353,7 @@ def test_snakemake_takes_1e_minus_3_as_a_number(workflow_dir):
 @pytest.mark.slow
 def test_variant_order_is_the_base_configs_whatever_an_extra_configfile_overrides(workflow_dir):
     """Snakemake merges the base config into the extra files, so an overridden variant would come first."""
-    (workflow_dir / "extra.yaml").write_text("studies:\n  dropout:\n    variants:\n      p0.5: {dropout: 0.3}\n")
-    members = "results/studies/dropout/runs.csv"  # written by snakemake itself from its plan (plan.smk)
-    result = snakemake(
-        workflow_dir, members, "--cores", "1", "--configfile", "config/smoke.yaml", "extra.yaml", timeout=120
+    variants = planned_variants(
+        workflow_dir, "dropout", "studies:\n  dropout:\n    variants:\n      p0.5: {dropout: 0.3}\n"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    variants = [line.split(",")[1] for line in (workflow_dir / members).read_text().splitlines()[1:]]
     assert variants.index("p0") < variants.index("p0.5")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,7 +32,9 @@ class Source:
     generated: ClassVar[bool] = False  # made from a seed, not read from files (the report's banner says so)
 
     def loader(self) -> Any:
-        return _imported(self.function)
+        from ablate.registry import import_reference  # at call time: the registry imports this module
+
+        return import_reference(self.function)
 
     def identity(self, dataset: Mapping) -> dict:
         """What about the data changes results; root and download do not."""
@@ -109,7 +110,9 @@ class Folder(Source):
         return self.loader()(root)
 
     def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
-        return _imported(self.sizes)(root)  # counted, not decoded: a large folder is decoded by each run only
+        from ablate.registry import import_reference  # at call time: the registry imports this module
+
+        return import_reference(self.sizes)(root)  # counted, not decoded: a large folder is decoded by each run only
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,3 @@ class Generated(Source):
 
 # registry.yaml's `source:` -> its class; the entry's other fields, but description and study, are its own
 SOURCES: dict[str, type[Source]] = {"download": Download, "folder": Folder, "generated": Generated}
-
-
-def _imported(reference: str) -> Any:
-    """The object a "module:attribute" reference names (as ablate.registry.import_reference)."""
-    module, _, attribute = reference.partition(":")
-    return getattr(import_module(module), attribute)

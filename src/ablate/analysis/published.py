@@ -98,9 +98,13 @@ def published_comparison(published: Sequence[Mapping], studies: Mapping[str, Stu
     one whose recipe explains the published number.
     """
     rows = []
-    pairs = [(entry, index) for entry in published for index in range(len(comparisons(entry)))]
-    for entry, index in pairs:
-        compare, explains = comparisons(entry)[index], index == 0 and len(comparisons(entry)) > 1
+    pairs = [
+        (entry, compare, index == 0 and len(compares) > 1)
+        for entry in published
+        for compares in [comparisons(entry)]
+        for index, compare in enumerate(compares)
+    ]
+    for entry, compare, explains in pairs:
         study = studies.get(compare["study"])
         values = reproduced_values(compare, study) if study is not None else []
         row = {
