@@ -198,7 +198,7 @@ def test_status_checks_go_through_accounting(runs, cluster):
 def test_a_changed_variant_submits_one_train_job_and_its_readers(runs, cluster):
     reduced = runs.slurm / "tests/slurm/reduced.yaml"
     config = yaml.safe_load(reduced.read_text())
-    config["studies"]["batch_size"] = {"variants": {"bs128": {"batch_size": 64}}}
+    config["studies"]["batch_size"]["variants"]["bs128"] = {"batch_size": 64}
     reduced.write_text(yaml.safe_dump(config))
     before = set(sacct(cluster))
     started = time.perf_counter()
