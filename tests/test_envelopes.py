@@ -29,7 +29,7 @@ def fake_run(root: Path, name: str, model: str, losses: list[float], betas: list
             "ls_beta_max": betas,
         }
     ).to_csv(run_dir / "steps.csv", index=False)
-    return {"study": "s", "variant": name, "seed": 0, "run": name, "run_dir": str(run_dir)}
+    return {"study": "s", "variant": name, "seed": 0, "run": name, "epochs": 1, "run_dir": str(run_dir)}
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def fake_run(root: Path, variant: str, seed: int, epochs: int, shift: float) -> 
             "test_acc": 80 - 40 / epoch - 10 * shift,
         }
     ).to_csv(run_dir / "history.csv", index=False)
-    return {"study": "s", "variant": variant, "seed": seed, "run": run, "run_dir": str(run_dir)}
+    return {"study": "s", "variant": variant, "seed": seed, "run": run, "epochs": epochs, "run_dir": str(run_dir)}
 
 
 def curves_runs(root: Path, epochs: int) -> StudyRuns:

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow  # every test reads a run trained by the module's 
 def run_dir(tmp_path_factory) -> Path:
     raw = synthetic_config(model="resnet18", width=0.25, epochs=1)
     raw["dataset"].update(train_samples=64, test_samples=32)
-    config = next(iter(make_plan(validated(raw, check_paths=False)).runs.values())).config
+    config = next(iter(make_plan(validated(raw, check_paths=False)).runs.values())).train_config
     out = tmp_path_factory.mktemp("runs") / "resnet18-tiny"
     train_run(config, out, Runtime(threads=2), lambda _: None)
     return out

@@ -18,6 +18,7 @@ STAGES = {
     "ablate.rundir": 0,
     "ablate.durations": 0,
     "ablate.datasources": 0,  # the registry's dataset entries hold their source objects
+    "ablate.trajectory": 0,  # what a run's identity is and what its members read: the plan, training, analyses
     "ablate.plan": 1,
     "ablate.execution": 2,
     "ablate.data": 3,

@@ -12,7 +12,8 @@ import pytest
 
 from ablate.errors import ConfigError
 from ablate.plan.config import read_config_files, validated
-from ablate.plan.runs import config_hash, make_plan, resolve_run, variant_name
+from ablate.plan.runs import config_hash, make_plan, resolve_run
+from ablate.plan.variants import variant_name
 
 from conftest import REPO, job_counts, snakemake, synthetic_config
 
@@ -24,7 +25,7 @@ def full_config() -> dict:
 def test_full_study_runs_and_seeds():
     plan = make_plan(full_config())
     variants = sum(len(s.variants) for s in plan.studies.values())
-    assert (variants, len(plan.runs)) == (43, 97)
+    assert (variants, len(plan.members), len(plan.runs)) == (43, 97, 93)  # four runs grow: tests/test_grow.py
     three = {name for name, study in plan.studies.items() if study.seeds == (0, 1, 2)}
     assert three == {"batch_size", "dropout", "loss", "activation", "optimizer", "vgg"}
     assert plan.run_of("dropout", "p0.5", 2) is not plan.run_of("dropout", "p0.5", 0)
@@ -36,7 +37,8 @@ def test_recipes_of_the_original_study():
     plan = make_plan(full_config())
 
     def run(study: str, variant: str) -> dict:
-        return plan.run_of(study, variant, plan.studies[study].seeds[0]).config
+        member = plan.member(study, variant, plan.studies[study].seeds[0])
+        return {**plan.runs[member.run_id].config, "epochs": member.epochs}
 
     bs4 = run("batch_size", "bs4")
     assert (bs4["model"], bs4["batch_size"], bs4["epochs"], bs4["dropout"], bs4["augment"]) == (
@@ -123,10 +125,14 @@ def test_identity_ignores_where_and_how_fast_a_run_executes():
 def test_identity_follows_what_changes_results():
     config = full_config()
     before = make_plan(config)
-    config["studies"]["batch_size"]["variants"]["bs128"]["epochs"] = 21
+    config["studies"]["batch_size"]["variants"]["bs128"]["epochs"] = 21  # the same trajectory, one epoch longer
     after = make_plan(config)
-    assert set(before.runs) ^ set(after.runs) == {
-        plan.run_of("batch_size", "bs128", seed).id for plan in (before, after) for seed in (0, 1, 2)
+    assert set(before.runs) == set(after.runs)
+    assert [after.member("batch_size", "bs128", seed).epochs for seed in (0, 1, 2)] == [21, 21, 21]
+    config["studies"]["batch_size"]["variants"]["bs128"]["batch_size"] = 64
+    changed = make_plan(config)
+    assert set(after.runs) ^ set(changed.runs) == {
+        plan.run_of("batch_size", "bs128", seed).id for plan in (after, changed) for seed in (0, 1, 2)
     }
     for study in config["studies"].values():
         study.pop("seeds", None)  # every study on the top-level seeds
@@ -210,8 +216,9 @@ def test_a_studys_surface_is_not_part_of_any_runs_identity():
     landscape = plan.studies["landscape"]
     assert landscape.surface == {"span": 1.0, "points": 11, "samples": 1000, "path_points": 13, "seed": 0,
                                  "variants": ["vgg_a-lr0.001", "vgg_a_bn-lr0.001"]}  # fmt: skip
-    assert landscape.surface_runs == tuple(plan.run_of("landscape", v, 0).id for v in landscape.surface["variants"])
-    assert plan.studies["santurkar"].surface_runs == tuple(plan.studies["santurkar"].run_ids)
+    assert landscape.surface_members == tuple(plan.member("landscape", v, 0) for v in landscape.surface["variants"])
+    santurkar = plan.studies["santurkar"]
+    assert tuple(m.run_id for m in santurkar.surface_members) == tuple(santurkar.run_ids)
     assert landscape.curvature_probes == ("curvature",)
     changed = copy.deepcopy(config)
     changed["studies"]["landscape"]["surface"] = {"span": 0.5, "points": 21}

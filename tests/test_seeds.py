@@ -144,7 +144,7 @@ def fake_run(root: Path, variant: str, seed: int, diverged_step: int | None = No
             "test_acc": [acc - 10, acc],
         }
     ).to_csv(run_dir / "history.csv", index=False)
-    return {"study": "s", "variant": variant, "seed": seed, "run": run, "run_dir": str(run_dir)}
+    return {"study": "s", "variant": variant, "seed": seed, "run": run, "epochs": 2, "run_dir": str(run_dir)}
 
 
 ACCS = [70.0, 71.0, 72.5]

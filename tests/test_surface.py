@@ -170,7 +170,7 @@ def _run_config(seed: int = 0, **defaults) -> dict:
     from conftest import synthetic_config
 
     config = {**synthetic_config(**defaults), "seeds": [seed]}
-    return next(iter(make_plan(validated(config, check_paths=False)).runs.values())).config
+    return next(iter(make_plan(validated(config, check_paths=False)).runs.values())).train_config
 
 
 @pytest.mark.parametrize("init", ["default", "glorot"])

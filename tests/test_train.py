@@ -24,7 +24,7 @@ RESULT_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "
 
 
 def run_config(**defaults) -> dict:
-    return next(iter(make_plan(validated(synthetic_config(**defaults), check_paths=False)).runs.values())).config
+    return next(iter(make_plan(validated(synthetic_config(**defaults), check_paths=False)).runs.values())).train_config
 
 
 def quiet(_: str) -> None:

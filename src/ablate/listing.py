@@ -95,20 +95,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from ablate.status import stage
 
     plan = load_plan(args)
-    stages = {run.id: stage(Path(run.dir)) for run in plan.runs.values()}  # done, partial or pending
+    stages = {run.id: stage(Path(run.dir), run.epochs) for run in plan.runs.values()}  # done, grows, ...
     tsv = args.format == "tsv"
     recipe, columns = (recipe_tsv, RECIPE_TSV) if tsv else (recipe_columns, RECIPE_COLUMNS)
     headers = ("study", "variant", "seed", *columns, "state", "run_dir")
-    rows = [{**m.row(), **recipe(plan.runs[m.run_id].config), "state": stages[m.run_id]} for m in plan.members]
+    rows = [
+        {**m.row(), **recipe({**plan.runs[m.run_id].config, "epochs": m.epochs}), "state": stages[m.run_id]}
+        for m in plan.members
+    ]
     (print_tsv if tsv else print_table)(headers, [[r[h] for h in headers] for r in rows])
     if tsv:
         return 0
     variants = sum(len(s.variants) for s in plan.studies.values())
-    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "partial", "pending")}
+    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "grows", "partial", "pending")}
     print(
-        f"\n{len(plan.studies)} studies, {variants} variants listed, {len(rows)} variant-seed pairs, "
-        f"{len(plan.runs)} unique runs ({counts['done']} done, {counts['partial']} partial, "
-        f"{counts['pending']} pending)"
+        f"\n{len(plan.studies)} studies, {variants} variants listed; {plan.counts()}\n"
+        f"trajectories: {counts['done']} done, {counts['grows']} to grow, {counts['partial']} partial, "
+        f"{counts['pending']} pending"
     )
     return 0
 

@@ -58,6 +58,24 @@ class Model(Entry):
 
 
 @dataclass(frozen=True)
+class Scheduler(Entry):
+    """A learning-rate schedule; `length`: "total" where it reads the run's number of epochs, "none" where not."""
+
+    length: str = ""
+
+    def __post_init__(self) -> None:
+        if self.length not in ("none", "total"):
+            raise ValueError(
+                f"registry.yaml: scheduler {self.name!r} must say whether its learning rates depend on the run's "
+                f"length (length: none or total), not {self.length!r}"
+            )
+
+    @property
+    def reads_length(self) -> bool:
+        return self.length == "total"
+
+
+@dataclass(frozen=True)
 class Probe(Entry):
     columns: tuple[str, ...] = ()
     settings: dict[str, dict] = field(default_factory=dict)  # run key -> its JSON schema, with its default
@@ -109,7 +127,7 @@ LOSSES: dict[str, Entry] = entries(Entry, _DATA["losses"])
 ACTIVATIONS: dict[str, Entry] = entries(Entry, _DATA["activations"])
 INITS: dict[str, Entry] = entries(Entry, _DATA["inits"])
 OPTIMIZERS: dict[str, Entry] = entries(Entry, _DATA["optimizers"])
-SCHEDULERS: dict[str, Entry] = entries(Entry, _DATA["schedulers"])
+SCHEDULERS: dict[str, Scheduler] = entries(Scheduler, _DATA["schedulers"])
 PROBES: dict[str, Probe] = entries(Probe, _DATA["probes"])
 KINDS: dict[str, dict[str, Entry]] = {
     "models": MODELS,

@@ -1,9 +1,11 @@
 """A run directory: the names of its files, their readers, and atomic writers (torch-free).
 
-results/runs/<model>-<hash>/ holds, once the run is finished: config.json (the resolved run config),
-history.csv (one row per epoch), steps.csv (the probes, per step; a header only without probes),
-model.pt (the trained weights) and metrics.json (written last: a run is done once it exists). While it
-trains: checkpoint.pt (every epoch, so that a killed job resumes) and progress.json (how far it got).
+results/runs/<model>-<hash>/ holds, once the run is finished: config.json (the resolved run config, with the
+epochs it was trained to), history.csv (one row per epoch), steps.csv (the probes, per step; a header only
+without probes), model.pt (the trained weights) and metrics.json (written last: a run is done once it exists).
+Beside them, not the train rule's outputs: checkpoint.pt (every epoch, so that a killed job resumes; once the
+run finished, its final state, which a longer config grows), progress.json (how far it got) and weights/ (the
+weights after each of its members' epochs; ablate.trajectory).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 RUNS_DIR = "results/runs"
 TRAIN_BENCHMARK = "results/benchmarks/train/{run}.tsv"  # Snakemake's wall time of a run's train job
+# a member's weights, as the analyses that read weights take them: a link to those its run kept (ablate.trajectory)
+MEMBER_WEIGHTS = "results/weights/{run}/epoch{epochs}.pt"
 # a run's TensorBoard event files, once per study membership (execution.tensorboard; ablate.training.board)
 TENSORBOARD_DIR = "results/tensorboard/{study}/{variant}/seed{seed}"
 
@@ -26,7 +30,7 @@ STEPS = "steps.csv"
 MODEL = "model.pt"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
-PROGRESS = "progress.json"  # {"epochs_completed", "epochs", "wall_seconds"}, written after each checkpoint
+PROGRESS = "progress.json"  # {"epochs_completed", "epochs", "wall_seconds", "finished", "diverged"}, after each checkpoint
 
 # what a train job leaves behind (the train rule's outputs, by name)
 OUTPUTS = {"config": CONFIG, "history": HISTORY, "steps": STEPS, "model": MODEL, "metrics": METRICS}

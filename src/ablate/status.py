@@ -1,7 +1,8 @@
-"""Where a config's runs stand on disk: done, partial (epoch k of n) or not started, and the time still to go.
+"""Where a config's runs stand on disk: done, grows (finished shorter than its members now ask: epoch k of n),
+partial (epoch k of n) or not started, and the time still to go.
 
-A run is done once its metrics.json exists (written last), partial while its per-epoch checkpoint.pt
-exists. How far a partial run got is read from progress.json, the small file the train job writes beside
+A run is done once its metrics.json exists (written last) and its finished state covers the epochs its members
+ask for (ablate.trajectory), partial while its per-epoch checkpoint.pt exists without metrics.json. How far a partial run got is read from progress.json, the small file the train job writes beside
 each checkpoint; a checkpoint without one (or newer than it) is opened instead. The time to go is the
 mean s/epoch of the finished runs with the same model, width and batch size, applied to the epochs
 left; nothing measured, nothing guessed. Torch is imported only to open such a checkpoint.
@@ -15,22 +16,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ablate import trajectory
 from ablate.durations import format_duration
 from ablate.plan.runs import Plan, Run
 from ablate.rundir import CHECKPOINT, METRICS, PROGRESS
 
 
-def stage(run_dir: Path) -> str:
-    """done, partial or pending, from which files exist (cheap: what `plan` shows)."""
+def stage(run_dir: Path, epochs: int) -> str:
+    """done, grows, partial or pending, from which files exist (cheap: what `plan` shows); `epochs`: the most
+    its members ask for."""
     if (run_dir / METRICS).exists():
-        return "done"
+        final = trajectory.final_state(run_dir)
+        return "grows" if final is not None and not final.covers(epochs) else "done"
     return "partial" if (run_dir / CHECKPOINT).exists() else "pending"
 
 
 @dataclass(frozen=True)
 class RunStatus:
     run: Run
-    state: str  # done, partial, pending
+    state: str  # done, grows, partial, pending
     epochs_completed: int
     seconds_per_epoch: float | None = None  # measured, for done runs
     diverged: bool = False
@@ -38,7 +42,7 @@ class RunStatus:
 
     @property
     def epochs(self) -> int:
-        return self.run.config["epochs"]
+        return self.run.epochs
 
     @property
     def remaining_epochs(self) -> int:
@@ -50,6 +54,8 @@ class RunStatus:
             return "done, diverged" if self.diverged else "done"
         if self.state == "partial":
             return f"partial, epoch {self.epochs_completed} of {self.epochs}"
+        if self.state == "grows":
+            return f"grows: epoch {self.epochs_completed} of {self.epochs}"
         return "pending"
 
 
@@ -76,16 +82,19 @@ def epochs_in_checkpoint(run_dir: Path) -> int:
 
 def run_status(run: Run, root: Path = Path()) -> RunStatus:
     run_dir = root / run.dir
-    state = stage(run_dir)
+    state = stage(run_dir, run.epochs)
     if state == "done":
         try:
             metrics = json.loads((run_dir / METRICS).read_text())
         except (OSError, ValueError):
             metrics = {}
+        final = trajectory.final_state(run_dir)
+        if final is not None and not final.covers(run.epochs):  # a config raised its length since
+            return RunStatus(run, "grows", final.epochs, metrics.get("seconds_per_epoch"))
         return RunStatus(
             run,
             "done",
-            metrics.get("epochs_completed", run.config["epochs"]),
+            metrics.get("epochs_completed", run.epochs),
             metrics.get("seconds_per_epoch"),
             bool(metrics.get("diverged")),
             eta_seconds=0.0,
@@ -106,7 +115,8 @@ def with_eta(statuses: Iterable[RunStatus]) -> list[RunStatus]:
     out = []
     for status in statuses:
         if status.state != "done":
-            per_epoch = rate.get(speed_key(status.run.config))
+            # a run that grows has its own rate
+            per_epoch = status.seconds_per_epoch or rate.get(speed_key(status.run.config))
             eta = None if per_epoch is None else per_epoch * status.remaining_epochs
             status = replace(status, eta_seconds=eta)
         out.append(status)
@@ -121,13 +131,13 @@ def plan_status(plan: Plan, root: Path = Path()) -> dict[str, RunStatus]:
 def summary(statuses: Iterable[RunStatus]) -> list[str]:
     """The closing lines of `status`: counts, epochs to go and the total time to go."""
     statuses = list(statuses)
-    counts = {state: sum(s.state == state for s in statuses) for state in ("done", "partial", "pending")}
+    counts = {state: sum(s.state == state for s in statuses) for state in ("done", "grows", "partial", "pending")}
     unfinished = [s for s in statuses if s.state != "done"]
     known = [s for s in unfinished if s.eta_seconds is not None]
     unknown = len(unfinished) - len(known)
     lines = [
-        f"{len(statuses)} unique runs: {counts['done']} done, {counts['partial']} partial, {counts['pending']} "
-        f"pending; {sum(s.remaining_epochs for s in unfinished):,} epochs to go"
+        f"{len(statuses)} trajectories: {counts['done']} done, {counts['grows']} to grow, {counts['partial']} partial, "
+        f"{counts['pending']} pending; {sum(s.remaining_epochs for s in unfinished):,} epochs to go"
     ]
     if not unfinished:
         lines.append("ETA: nothing left to train")

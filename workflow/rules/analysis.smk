@@ -7,6 +7,7 @@ rule study_summary:
         runs=STUDY_RUNS,
         configs=lambda wc: study_files(rundir.CONFIG, wc.study),
         metrics=lambda wc: study_files(rundir.METRICS, wc.study),
+        histories=lambda wc: study_files(rundir.HISTORY, wc.study),  # a member's numbers are of its epochs
     output:
         report(
             STUDY_SUMMARY,
@@ -21,7 +22,7 @@ rule study_summary:
         "../envs/ablate.yaml"
     shell:
         'python "$ABLATE_SCRIPTS/study_summary.py" --runs {input.runs} --files {input.configs} {input.metrics} '
-        "--out {output} > {log} 2>&1"
+        "{input.histories} --out {output} > {log} 2>&1"
 
 
 rule study_curves:
@@ -83,15 +84,18 @@ rule probe_envelope:
 
 rule hyperparameters:
     input:
-        f"{PLAN.ref_run_dir('hyperparameters')}/{rundir.CONFIG}",
+        RUN_CONFIG.format(run=PLAN.ref_member("hyperparameters").run_id),
     output:
         report(HYPERPARAMETERS, caption="../report/hyperparameters.rst", category="1. Tables"),
     log:
         "results/logs/hyperparameters.log",
     conda:
         "../envs/ablate.yaml"
+    params:
+        epochs=PLAN.ref_member("hyperparameters").epochs,
     shell:
-        'python "$ABLATE_SCRIPTS/hyperparameters.py" --run-config {input} --out {output} > {log} 2>&1'
+        'python "$ABLATE_SCRIPTS/hyperparameters.py" --run-config {input} --epochs {params.epochs} --out {output} '
+        "> {log} 2>&1"
 
 
 # Published vs reproduced: every number of config/published.yaml (report.published) beside ours, from the runs
@@ -145,18 +149,19 @@ rule beta_vs_curvature:
         "--summary {output.summary} --figure {output.figure} > {log} 2>&1"
 
 
-# Li et al.'s 2-D surface around a run's final weights and the path from its initial weights, with the
+# Li et al.'s 2-D surface around a member's final weights and the path from its initial weights, with the
 # settings of the study's `surface` (not part of the run's identity: changing them reruns this, never training).
 rule surface:
     input:
-        run=lambda wc: run_files(rundir.run_dir(wc.run), rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+        run_config=ancient(f"{RUNS_DIR}/{{run}}/{rundir.CONFIG}"),  # its architecture: the same at every length
+        weights=MEMBER_WEIGHTS,
         data=ancient(DATASET_FILE),
         runtime=ancient(RUNTIME_SETTINGS),
     output:
         grid=SURFACE_GRID,
         path=SURFACE_PATH,
     log:
-        "results/logs/surface/{study}-{run}.log",
+        "results/logs/surface/{study}-{run}-epoch{epochs}.log",
     conda:
         "../envs/ablate.yaml"
     threads: config["execution"]["train_threads"]
@@ -168,7 +173,8 @@ rule surface:
         path_points=lambda wc: PLAN.studies[wc.study].surface["path_points"],
         seed=lambda wc: PLAN.studies[wc.study].surface["seed"],
     shell:
-        'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --runtime {input.runtime} '
+        'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --weights {input.weights} '
+        "--runtime {input.runtime} "
         "--span {params.span} --points {params.points} --samples {params.samples} --path-points {params.path_points} "
         "--seed {params.seed} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
 
@@ -177,8 +183,8 @@ rule surface_figure:
     input:
         runs=STUDY_RUNS,
         configs=lambda wc: study_files(rundir.CONFIG, wc.study),
-        grids=lambda wc: [SURFACE_GRID.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
-        paths=lambda wc: [SURFACE_PATH.format(study=wc.study, run=r) for r in PLAN.studies[wc.study].surface_runs],
+        grids=lambda wc: surface_files(SURFACE_GRID, wc.study),
+        paths=lambda wc: surface_files(SURFACE_PATH, wc.study),
     output:
         figure=report(
             SURFACE_FIGURE,

@@ -4,7 +4,7 @@ import os
 from functools import partial
 from pathlib import Path
 
-from ablate import rundir
+from ablate import rundir, trajectory
 from ablate.analysis.layout import (
     ARCHITECTURE,
     BETA_CURVATURE_FIGURE,
@@ -29,10 +29,10 @@ from ablate.execution.machine import require_tensorboard, uses_cuda
 from ablate.execution.pool import NoGpu, detect_pool
 from ablate.execution.slurm import gpu_shards
 from ablate.plan.config import ordered_like, read_config_files, validated
-from ablate.plan.layout import DATASET_IDENTITY, RUN_CONFIG, RUNTIME_SETTINGS, STUDY_RUNS, write_members
+from ablate.plan.layout import DATASET_IDENTITY, RUN_CONFIG, RUN_LENGTH, RUNTIME_SETTINGS, STUDY_RUNS, write_members
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
 from ablate.report.spec import REPORT, REPORT_SPEC, report_spec, spec_paths
-from ablate.rundir import RUNS_DIR, TRAIN_BENCHMARK
+from ablate.rundir import MEMBER_WEIGHTS, RUNS_DIR, TRAIN_BENCHMARK
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
 # the order of the workflow's config file, then the --configfile files (see ordered_like), whatever order
@@ -53,6 +53,7 @@ wildcard_constraints:
     run=r"[a-z0-9_]+-[0-9a-f]{10}",
     study=r"[a-z0-9][a-z0-9_.-]*",
     probe=r"[a-z_]+",
+    epochs=r"[0-9]+",
 
 
 def on_cluster(workflow) -> bool:
@@ -121,6 +122,27 @@ RUNTIME = {
     "gpu_pool": GPU_POOL.to_json() if GPU_POOL is not None else None,
     "tensorboard": PLAN.tensorboard_dirs() if _execution["tensorboard"] else None,  # run -> event directories
 }
+
+
+def run_length(wildcards):
+    """The length file of a train job: the plan's length where the run's finished state falls short of it (new:
+    the run trains, grows or resumes), else the length it was trained to (`ancient`: a lowered length trains
+    nothing). The one place the workflow reads a run directory to decide (ablate.trajectory.length_to_train)."""
+    run = PLAN.runs[wildcards.run]
+    epochs, grows = trajectory.length_to_train(run.dir, run.epochs)
+    path = RUN_LENGTH.format(run=run.id, epochs=epochs)
+    return path if grows else ancient(path)
+
+
+def member_weights(member):
+    """The weights file a member's readers take: its trajectory's weights after its epochs."""
+    return MEMBER_WEIGHTS.format(run=member.run_id, epochs=member.epochs)
+
+
+def surface_files(pattern, study):
+    """One surface file (SURFACE_GRID or SURFACE_PATH) of each member of the study that gets a surface."""
+    members = PLAN.studies[study].surface_members
+    return [pattern.format(study=study, run=m.run_id, epochs=m.epochs) for m in members]
 
 
 def run_files(run_dir, *names):

@@ -4,6 +4,8 @@
 if PLAN.interprets:
     FILTERS_RUN = PLAN.ref_run_dir("filters")
     FEATURE_MAPS_RUN = PLAN.ref_run_dir("feature_maps")
+    FILTERS_WEIGHTS = member_weights(PLAN.ref_member("filters"))
+    FEATURE_MAPS_WEIGHTS = member_weights(PLAN.ref_member("feature_maps"))
 
     rule architecture:
         output:
@@ -19,7 +21,8 @@ if PLAN.interprets:
 
     rule filters:
         input:
-            run_files(FILTERS_RUN, rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+            run_config=ancient(f"{FILTERS_RUN}/{rundir.CONFIG}"),  # its architecture: the same at every length
+            weights=FILTERS_WEIGHTS,
         output:
             report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
         log:
@@ -27,13 +30,15 @@ if PLAN.interprets:
         conda:
             "../envs/ablate.yaml"
         params:
-            run_dir=lambda wc, input: os.path.dirname(input[0]),
+            run_dir=lambda wc, input: os.path.dirname(input.run_config),
         shell:
-            'python "$ABLATE_SCRIPTS/filters.py" --run-dir {params.run_dir} --out {output} > {log} 2>&1'
+            'python "$ABLATE_SCRIPTS/filters.py" --run-dir {params.run_dir} --weights {input.weights} --out {output} '
+            "> {log} 2>&1"
 
     rule feature_maps:
         input:
-            run=run_files(FEATURE_MAPS_RUN, rundir.CONFIG, rundir.MODEL, rundir.METRICS),
+            run_config=ancient(f"{FEATURE_MAPS_RUN}/{rundir.CONFIG}"),
+            weights=FEATURE_MAPS_WEIGHTS,
             runtime=ancient(RUNTIME_SETTINGS),
         output:
             report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
@@ -42,9 +47,9 @@ if PLAN.interprets:
         conda:
             "../envs/ablate.yaml"
         params:
-            run_dir=lambda wc, input: os.path.dirname(input.run[0]),
+            run_dir=lambda wc, input: os.path.dirname(input.run_config),
             stage=config["report"]["feature_maps"]["stage"],
             image=config["report"]["feature_maps"]["image"],
         shell:
-            'python "$ABLATE_SCRIPTS/feature_maps.py" --run-dir {params.run_dir} --runtime {input.runtime} '
-            "--stage {params.stage} --image {params.image} --out {output} > {log} 2>&1"
+            'python "$ABLATE_SCRIPTS/feature_maps.py" --run-dir {params.run_dir} --weights {input.weights} '
+            "--runtime {input.runtime} --stage {params.stage} --image {params.image} --out {output} > {log} 2>&1"

@@ -5,6 +5,7 @@
 # they hold) change, which reruns exactly their readers.
 localrules:
     run_config,
+    run_length,
     dataset_identity,
     runtime,
     study_runs,
@@ -17,6 +18,19 @@ rule run_config:
         "results/logs/plan/{run}.log",
     run:
         rundir.write_json(output[0], PLAN.runs[wildcards.run].config)
+
+
+# The length a train job takes its run to (the name says it), and the member lengths it keeps weights at.
+# Which one the train job reads is the train rule's input function (train.smk): a new name grows the run.
+rule run_length:
+    output:
+        RUN_LENGTH,
+    log:
+        "results/logs/plan/{run}-epochs{epochs}.log",
+    params:
+        weights_at=lambda wc: [e for e in PLAN.runs[wc.run].member_epochs if e <= int(wc.epochs)],
+    run:
+        rundir.write_json(output[0], {"epochs": int(wildcards.epochs), "weights_at": params.weights_at})
 
 
 rule dataset_identity:

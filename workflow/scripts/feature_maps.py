@@ -10,6 +10,7 @@ from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
+parser.add_argument("--weights", required=True, help="the member's weights (results/weights/<run>/epoch<n>.pt)")
 parser.add_argument("--runtime", required=True, help="results/runtime.json (for the data root)")
 parser.add_argument("--stage", default="layer1")
 parser.add_argument("--image", type=int, default=0)
@@ -17,4 +18,4 @@ parser.add_argument("--out", required=True)
 args = parser.parse_args()
 with one_message(f"feature_maps of {args.run_dir}"):
     image = sample_image(rundir.read_config(args.run_dir), rundir.read_json(args.runtime)["data_root"], args.image)
-    block_feature_maps(Path(args.run_dir), image, Path(args.out), stage=args.stage)
+    block_feature_maps(Path(args.run_dir), image, Path(args.out), stage=args.stage, weights=Path(args.weights))

@@ -8,7 +8,8 @@ from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
+parser.add_argument("--weights", required=True, help="the member's weights (results/weights/<run>/epoch<n>.pt)")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 with one_message(f"filters of {args.run_dir}"):
-    first_layer_filters(Path(args.run_dir), Path(args.out))
+    first_layer_filters(Path(args.run_dir), Path(args.out), Path(args.weights))

@@ -7,8 +7,9 @@ from ablate.analysis.hyperparameters import write_hyperparameters
 from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--run-config", required=True, help="results/runs/<run>/config.json")
+parser.add_argument("--run-config", required=True, help="results/plan/runs/<run>.json: the run's identity")
+parser.add_argument("--epochs", type=int, required=True, help="the member's epochs")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 with one_message(f"hyperparameters of {args.run_config}"):
-    write_hyperparameters(Path(args.run_config), Path(args.out))
+    write_hyperparameters(Path(args.run_config), args.epochs, Path(args.out))

@@ -16,7 +16,9 @@ from ablate.errors import one_message
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--runs", required=True, help="results/studies/<study>/runs.csv")
 parser.add_argument("--files", nargs="+", required=True, help="the run files the rule declares (config)")
-parser.add_argument("--grids", nargs="+", required=True, help="results/analysis/<study>/surface/<run>/grid.csv")
+parser.add_argument(
+    "--grids", nargs="+", required=True, help="results/analysis/<study>/surface/<run>/epoch<n>/grid.csv"
+)
 parser.add_argument("--paths", nargs="+", required=True, help="the same runs' interpolation.csv")
 parser.add_argument("--group-by", default="model")
 parser.add_argument("--title", default="")
@@ -25,12 +27,13 @@ parser.add_argument("--summary", required=True, help="per run: the loss range of
 args = parser.parse_args()
 with one_message(f"surface_figure of {args.runs}"):
     study = StudyRuns.from_inputs(args.runs, args.files)
-    variants = dict(zip(study.members["run"], study.members["variant"], strict=True))
+    members = study.members.drop_duplicates(["run", "epochs"])
+    variants = dict(zip(zip(members["run"], members["epochs"]), members["variant"], strict=True))
     grids, paths, groups = {}, {}, {}
     for grid, path in zip(args.grids, args.paths, strict=True):
-        run = Path(grid).parent.name
-        label = str(variants[run])
+        run, epochs = Path(grid).parent.parent.name, int(Path(grid).parent.name.removeprefix("epoch"))
+        label = str(variants[run, epochs])
         grids[label], paths[label] = pd.read_csv(grid), pd.read_csv(path)
-        groups[label] = group_label(study.config(run), args.group_by)
+        groups[label] = group_label(study.config(run, epochs), args.group_by)
     surface_summary(grids, paths, groups).to_csv(args.summary, index=False)
     save(surface_figure(grids, paths, groups, args.title), Path(args.out))

@@ -9,6 +9,8 @@ from ablate.training.job import train_job
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-config", required=True, help="results/plan/runs/<run>.json")
 parser.add_argument("--run-dir", required=True)
+parser.add_argument("--length", help="results/plan/lengths/<run>/epochs<n>.json: the epochs to train it to")
+parser.add_argument("--epochs", type=int, help="instead of --length, by hand: train (or grow) it to this many")
 parser.add_argument("--runtime", help="results/runtime.json: device, compile, eval_batch_size, data_root, GPUs")
 parser.add_argument("--threads", type=int)
 parser.add_argument("--log", help="append one line per epoch here and print it to stdout (else to stderr)")
@@ -24,4 +26,5 @@ overrides = {
     "data_root": args.data_root,
 }
 with one_message(f"train {args.run_dir}"):
-    train_job(args.run_config, args.run_dir, args.runtime, args.threads, args.log, overrides)
+    length = {"epochs": args.epochs, "weights_at": [args.epochs]} if args.epochs else args.length
+    train_job(args.run_config, args.run_dir, args.runtime, args.threads, args.log, overrides, length)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ablate import registry
-from ablate.analysis.members import StudyRuns
+from ablate.analysis.members import StudyRuns, longest_members
 
 COLUMNS = ["series", "group", "band", "step", "min", "max", "mean", "runs"]
 
@@ -36,9 +36,9 @@ def probe_envelopes(study: StudyRuns, probe: str, group_by: str = "model", smoot
     """
     frames = []
     entry = registry.PROBES[probe]
-    for member in study.members.drop_duplicates("run").itertuples():
-        steps = study.steps(member.run)
-        group = group_label(study.config(member.run), group_by)
+    for member in longest_members(study).itertuples():
+        steps = study.steps(member.run, member.epochs)
+        group = group_label(study.config(member.run, member.epochs), group_by)
         # seeds of one variant share its band
         band = str(member.variant) if entry.band == "variant" else group
         for series, (low, high) in entry.series.items():

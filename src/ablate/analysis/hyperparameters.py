@@ -41,6 +41,7 @@ def hyperparameters(config: Mapping) -> list[tuple[str, str]]:
     ]
 
 
-def write_hyperparameters(run_config: Path, out: Path) -> None:
-    rows = hyperparameters(rundir.read_json(run_config))
+def write_hyperparameters(run_config: Path, epochs: int, out: Path) -> None:
+    """Table 1 of the member that trains the run of `run_config` (its identity) for `epochs`."""
+    rows = hyperparameters({**rundir.read_json(run_config), "epochs": epochs})
     pd.DataFrame(rows, columns=["hyperparameter", "value"]).to_csv(out, index=False)

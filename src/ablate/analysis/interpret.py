@@ -31,11 +31,12 @@ def _num_classes(state: Mapping[str, torch.Tensor]) -> int:
     return int(weights[-1].shape[0])
 
 
-def load_run(run_dir: Path) -> tuple[nn.Module, dict]:
-    """The trained model of a run directory (config.json + model.pt, as the trainer writes them), in eval mode."""
+def load_run(run_dir: Path, weights: Path | None = None) -> tuple[nn.Module, dict]:
+    """The trained model of a run directory (config.json, and model.pt or a member's `weights`, as the trainer
+    writes them), in eval mode."""
     run_dir = Path(run_dir)
     config = rundir.read_config(run_dir)
-    state = torch.load(Path(run_dir) / rundir.MODEL, map_location="cpu", weights_only=True)
+    state = torch.load(weights or run_dir / rundir.MODEL, map_location="cpu", weights_only=True)
     # an image_folder run may have other than ten classes; the saved head says how many
     model = build_model(
         config["model"], config["activation"], config["dropout"], num_classes=_num_classes(state), width=config["width"]
@@ -60,10 +61,10 @@ def _save(fig: plt.Figure, out: Path) -> None:
     plt.close(fig)
 
 
-def first_layer_filters(run_dir: Path, out: Path) -> None:
+def first_layer_filters(run_dir: Path, out: Path, weights: Path | None = None) -> None:
     """The first conv layer's kernels (the ResNet stem's 3×3×3), one RGB tile per filter, as a grid."""
     run_dir = Path(run_dir)
-    model, config = load_run(run_dir)
+    model, config = load_run(run_dir, weights)
     conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
     weight = conv.weight.detach().float()
     # per-filter min-max: filters differ in scale, and a shared scale would leave most tiles grey
@@ -156,7 +157,14 @@ def feature_maps(model: nn.Module, image: torch.Tensor, stage: str = "layer1") -
     return [(label, tensor) for label, tensor in zip(labels, maps, strict=True) if tensor is not None]
 
 
-def block_feature_maps(run_dir: Path, image: torch.Tensor, out: Path, stage: str = "layer1", channels: int = 8) -> None:
+def block_feature_maps(
+    run_dir: Path,
+    image: torch.Tensor,
+    out: Path,
+    stage: str = "layer1",
+    channels: int = 8,
+    weights: Path | None = None,
+) -> None:
     """Feature maps of one normalised test image (3×32×32) through one stage (Figures 9 and 10).
 
     Rows: the image; inside the stage's first block (Figure 9: input, after the first conv + BN +
@@ -165,7 +173,7 @@ def block_feature_maps(run_dir: Path, image: torch.Tensor, out: Path, stage: str
     first `channels` channels, one colour scale per row. Loads its own copy of the model: run_dir is only read.
     """
     run_dir = Path(run_dir)
-    model, config = load_run(run_dir)
+    model, config = load_run(run_dir, weights)
     maps = feature_maps(model, image, stage)
     cols = max(1, min(channels, max(m.shape[0] for _, m in maps)))
     rows = len(maps) + 1

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ablate.analysis.envelopes import group_label
-from ablate.analysis.members import StudyRuns
+from ablate.analysis.members import StudyRuns, longest_members
 
 PAIR_COLUMNS = ["group", "variant", "run", "step", "ls_beta_max", "curv_lambda_max"]
 # steps.csv column -> the name the summary and the report give it
@@ -29,15 +29,15 @@ SUMMARY_COLUMNS = ["group", "quantity", "runs", "values", "median", "min", "max"
 def beta_and_curvature(study: StudyRuns, group_by: str = "model") -> pd.DataFrame:
     """One row per run and step at which the line search or the curvature probe ran (PAIR_COLUMNS)."""
     frames = []
-    for member in study.members.drop_duplicates("run").itertuples():
-        steps = study.steps(member.run)
+    for member in longest_members(study).itertuples():
+        steps = study.steps(member.run, member.epochs)
         present = [c for c in ("ls_beta_max", "curv_lambda_max") if c in steps]
         if not present:
             continue
         rows = steps.dropna(subset=present, how="all").reindex(columns=["step", "ls_beta_max", "curv_lambda_max"])
         rows.insert(0, "run", member.run)
         rows.insert(0, "variant", str(member.variant))
-        rows.insert(0, "group", group_label(study.config(member.run), group_by))
+        rows.insert(0, "group", group_label(study.config(member.run, member.epochs), group_by))
         frames.append(rows)
     return pd.concat(frames, ignore_index=True)[PAIR_COLUMNS] if frames else pd.DataFrame(columns=PAIR_COLUMNS)
 
@@ -48,9 +48,9 @@ def curvature_summary(study: StudyRuns, group_by: str = "model") -> pd.DataFrame
     rows = []
     values: dict[tuple[str, str], list[pd.Series]] = {}
     runs: dict[tuple[str, str], set[str]] = {}
-    for member in study.members.drop_duplicates("run").itertuples():
-        steps = study.steps(member.run)
-        group = group_label(study.config(member.run), group_by)
+    for member in longest_members(study).itertuples():
+        steps = study.steps(member.run, member.epochs)
+        group = group_label(study.config(member.run, member.epochs), group_by)
         for column, name in QUANTITIES.items():
             if column in steps and steps[column].notna().any():
                 values.setdefault((group, name), []).append(steps[column].dropna())

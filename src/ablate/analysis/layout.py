@@ -10,8 +10,8 @@ ENVELOPE_FIGURE = "results/analysis/{study}/{probe}.png"
 BETA_CURVATURE_TABLE = "results/analysis/{study}/beta-vs-curvature.csv"
 BETA_CURVATURE_FIGURE = "results/analysis/{study}/beta-vs-curvature.png"
 CURVATURE_SUMMARY = "results/analysis/{study}/curvature-summary.csv"
-SURFACE_GRID = "results/analysis/{study}/surface/{run}/grid.csv"
-SURFACE_PATH = "results/analysis/{study}/surface/{run}/interpolation.csv"
+SURFACE_GRID = "results/analysis/{study}/surface/{run}/epoch{epochs}/grid.csv"  # a member's: its run, its epochs
+SURFACE_PATH = "results/analysis/{study}/surface/{run}/epoch{epochs}/interpolation.csv"
 SURFACE_FIGURE = "results/analysis/{study}/surface/figure.png"
 SURFACE_SUMMARY = "results/analysis/{study}/surface/summary.csv"
 # tables

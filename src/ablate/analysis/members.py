@@ -1,6 +1,7 @@
 """A study's members and the run files its rule declared: what every per-study analysis reads.
 
-results/studies/<study>/runs.csv says which run each variant and seed is; the rule that reads a study
+results/studies/<study>/runs.csv says which run each variant and seed is, and its epochs: a member reads its
+prefix of the run's trajectory (ablate.trajectory), never the epochs after. The rule that reads a study
 declares the run files it needs (workflow/rules/analysis.smk) and hands exactly those paths to its script.
 `StudyRuns` pairs the two, so an analysis reads the files Snakemake tracks and no others: a run file that
 was not declared is an error, never a silent read.
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate import rundir
+from ablate import rundir, trajectory
 
 
 def read_members(runs_csv: Path) -> pd.DataFrame:
-    """runs.csv: study, variant, seed, run, run_dir (variant names stay strings: "0.5" is not a number)."""
+    """runs.csv: study, variant, seed, run, epochs, run_dir (variant names stay strings: "0.5" is not a number)."""
     return pd.read_csv(runs_csv, dtype={"variant": str, "study": str})
 
 
@@ -59,23 +60,34 @@ class StudyRuns:
         except KeyError:
             raise ValueError(f"study {self.name}: {name} of run {run} was not declared as an input") from None
 
-    def config(self, run: str) -> dict:
-        return rundir.read_json(self.file(run, rundir.CONFIG))
+    def config(self, run: str, epochs: int) -> dict:
+        """A member's config: its run's, with its `epochs`."""
+        return {**rundir.read_json(self.file(run, rundir.CONFIG)), "epochs": int(epochs)}
 
-    def metrics(self, run: str) -> dict:
-        return rundir.read_json(self.file(run, rundir.METRICS))
+    def metrics(self, run: str, epochs: int) -> dict:
+        """A member's metrics: final and best within its epochs (needs the run's history.csv declared too)."""
+        run_metrics = rundir.read_json(self.file(run, rundir.METRICS))
+        return trajectory.member_metrics(run_metrics, pd.read_csv(self.file(run, rundir.HISTORY)), int(epochs))
 
-    def history(self, run: str) -> pd.DataFrame:
-        return pd.read_csv(self.file(run, rundir.HISTORY))
+    def history(self, run: str, epochs: int) -> pd.DataFrame:
+        """A member's rows of history.csv: its first `epochs`."""
+        return trajectory.history_prefix(pd.read_csv(self.file(run, rundir.HISTORY)), int(epochs))
 
-    def steps(self, run: str) -> pd.DataFrame:
-        return pd.read_csv(self.file(run, rundir.STEPS))
+    def steps(self, run: str, epochs: int) -> pd.DataFrame:
+        """A member's rows of steps.csv: the steps of its first `epochs`."""
+        return trajectory.steps_prefix(pd.read_csv(self.file(run, rundir.STEPS)), int(epochs))
+
+
+def longest_members(study: StudyRuns) -> pd.DataFrame:
+    """One member per run: the one that reads the most of its trajectory (the per-step analyses show a run once)."""
+    members = study.members.sort_values("epochs", ascending=False, kind="stable").drop_duplicates("run")
+    return members.sort_index()
 
 
 def histories(study: StudyRuns) -> pd.DataFrame:
     """Every epoch of every member of a study: the history columns plus variant, seed and run."""
     frames = [
-        study.history(member.run).assign(variant=member.variant, seed=member.seed, run=member.run)
+        study.history(member.run, member.epochs).assign(variant=member.variant, seed=member.seed, run=member.run)
         for member in study.members.itertuples()
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -85,7 +97,7 @@ def member_results(study: StudyRuns) -> pd.DataFrame:
     """One row per member: what its config says and what its metrics say."""
     rows = []
     for member in study.members.itertuples():
-        config, metrics = study.config(member.run), study.metrics(member.run)
+        config, metrics = study.config(member.run, member.epochs), study.metrics(member.run, member.epochs)
         rows.append(
             {
                 "variant": member.variant,

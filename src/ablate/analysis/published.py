@@ -65,13 +65,13 @@ def reproduced_values(compare: Mapping, study: StudyRuns) -> list:
     metric = compare["metric"]
     if metric in ("test_acc_at_epoch", "test_loss_at_epoch"):
         values = []
-        for run in members["run"]:
-            history = study.history(run)
+        for member in members.itertuples():
+            history = study.history(member.run, member.epochs)
             row = history[history["epoch"] == compare["epoch"]]
             if not row.empty:
                 values.append(float(row[metric.removesuffix("_at_epoch")].iloc[0]))
     else:
-        values = [study.metrics(run)[metric] for run in members["run"]]
+        values = [study.metrics(member.run, member.epochs)[metric] for member in members.itertuples()]
     if metric == "diverged":
         return [bool(v) for v in values]
     return [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]

@@ -1,7 +1,7 @@
 """Li et al.'s 2-D surface and Goodfellow et al.'s 1-D path of one trained run (the rule `surface`), with the
 math of ablate.analysis.surface.
 
-- Final weights: the run's model.pt. Initial weights: rebuilt from its config (the trainer's
+- Final weights: the member's (its run's weights after its epochs, rundir.MEMBER_WEIGHTS). Initial weights: rebuilt from its config (the trainer's
   `initial_model`: the global RNG seeded with the run's seed, then the model built and initialised), so the
   train rule saves nothing more and no run retrains; on the CPU the rebuilt weights equal the trainer's
   at step 0 bit for bit (tests/test_surface.py::test_surface_initial_weights_are_the_trainers_bit_for_bit).
@@ -57,12 +57,12 @@ def initial_state(config: Mapping, num_classes: int) -> dict[str, torch.Tensor]:
 
 
 def run_surface(
-    run_dir: str | Path, data_root: str, settings: Mapping, batch_size: int
+    run_dir: str | Path, data_root: str, settings: Mapping, batch_size: int, weights: str | Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(grid: alpha, beta, loss, accuracy; path: t, loss, accuracy) of the run in `run_dir` with a study's
     `surface` settings (span, points, samples, path_points, seed; config schema). The directions are drawn from
     the setting's seed, so every run of a study gets directions of the same draw."""
-    model, config = load_run(Path(run_dir))
+    model, config = load_run(Path(run_dir), Path(weights) if weights else None)
     final = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     num_classes = last_linear(model).out_features
     split = training_sample(config, data_root, settings["samples"], settings["seed"])

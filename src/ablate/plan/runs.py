@@ -4,29 +4,42 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import itertools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ablate import TRAINING_CODE_VERSION, registry, rundir
+from ablate import TRAINING_CODE_VERSION, registry, rundir, trajectory
 from ablate.errors import ConfigError
 from ablate.plan.config import check, did_you_mean, merge
 from ablate.plan.schema import coerce_numbers, fill_defaults, schema
+from ablate.plan.variants import study_variants
 
 STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds", "surface")
 
 
 @dataclass(frozen=True)
 class Run:
+    """A trajectory: `config` is its identity (ablate.trajectory.identity, what its id hashes), `member_epochs`
+    the lengths its members ask for; it trains to the longest."""
+
     id: str
     config: dict
+    member_epochs: tuple[int, ...] = ()
 
     @property
     def dir(self) -> str:
         return rundir.run_dir(self.id)
+
+    @property
+    def epochs(self) -> int:
+        return max(self.member_epochs)
+
+    @property
+    def train_config(self) -> dict:
+        """What its train job trains: its identity, to the longest member's epochs."""
+        return {**self.config, "epochs": self.epochs}
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class Member:
     variant: str
     seed: int
     run_id: str
+    epochs: int  # its prefix of the run's trajectory
 
     def row(self) -> dict[str, Any]:
         return {
@@ -42,6 +56,7 @@ class Member:
             "variant": self.variant,
             "seed": self.seed,
             "run": self.run_id,
+            "epochs": self.epochs,
             "run_dir": rundir.run_dir(self.run_id),
         }
 
@@ -57,7 +72,7 @@ class Study:
     members: list[Member] = field(default_factory=list)
     probes: tuple[str, ...] = ()  # every probe some run of the study records, in registry order
     surface: dict | None = None  # its `surface` settings, defaults filled in; None: no surface
-    surface_runs: tuple[str, ...] = ()  # the runs that get one: each named variant's first seed
+    surface_members: tuple[Member, ...] = ()  # the members that get one: each named variant's first seed
 
     @property
     def run_ids(self) -> list[str]:
@@ -98,29 +113,30 @@ class Plan:
     def ref_run_dir(self, key: str) -> str:
         """The run directory report.<key> (hyperparameters, filters, feature_maps) points at: its study's first
         seed."""
-        study, variant = self.report_refs[key]
-        return self.run_of(study, variant, self.studies[study].seeds[0]).dir
+        return rundir.run_dir(self.ref_member(key).run_id)
 
     def run_of(self, study: str, variant: str, seed: int) -> Run:
+        return self.runs[self.member(study, variant, seed).run_id]
+
+    def member(self, study: str, variant: str, seed: int) -> Member:
         for member in self.studies[study].members:
             if member.variant == variant and member.seed == seed:
-                return self.runs[member.run_id]
+                return member
         raise KeyError(f"{study}/{variant}/seed {seed}")
 
+    def ref_member(self, key: str) -> Member:
+        """The member report.<key> (hyperparameters, filters, feature_maps) points at: its study's first seed."""
+        study, variant = self.report_refs[key]
+        return self.member(study, variant, self.studies[study].seeds[0])
 
-def expand_dotted(overrides: Mapping) -> dict:
-    """{"optimizer.lr": 0.1} -> {"optimizer": {"lr": 0.1}}, merged with the undotted keys."""
-    nested: dict = {}
-    for key, value in overrides.items():
-        parts = str(key).split(".")
-        node: dict = {}
-        leaf = node
-        for part in parts[:-1]:
-            leaf[part] = {}
-            leaf = leaf[part]
-        leaf[parts[-1]] = value
-        nested = merge(nested, node)
-    return nested
+    def counts(self) -> str:
+        """Members, trajectories and the epochs they train, e.g. "91 variant-seed pairs, 80 trajectories, ..."."""
+        asked = sum(sum(run.member_epochs) for run in self.runs.values())
+        trained = sum(run.epochs for run in self.runs.values())
+        return (
+            f"{len(self.members)} variant-seed pairs, {len(self.runs)} trajectories, {trained:,} epochs to train "
+            f"({asked:,} if runs that differ only in length trained apart)"
+        )
 
 
 def canonical_json(data: Any) -> str:
@@ -152,29 +168,6 @@ def _canonical(run: dict) -> dict:
     return coerce_numbers(run, schema()["$defs"]["run"])
 
 
-def variant_name(assignment: Mapping[str, Any]) -> str:
-    """A readable name for one grid point, e.g. {"model": "vgg_a", "optimizer.lr": 0.001} -> vgg_a-lr0.001."""
-    parts = []
-    for key, value in assignment.items():
-        text = "_".join(map(str, value)) if isinstance(value, list) else str(value)
-        parts.append(text if key == "model" else f"{key.rsplit('.', 1)[-1]}{text}")
-    name = re.sub(r"[^a-z0-9_.-]+", "_", "-".join(parts).lower())
-    return name if re.match(r"[a-z0-9]", name) else f"v{name}"
-
-
-def study_variants(name: str, study: Mapping) -> dict[str, dict]:
-    if "variants" in study:
-        return {v: expand_dotted(o) for v, o in study["variants"].items()}
-    keys = list(study["grid"])
-    variants = {}
-    for values in itertools.product(*(study["grid"][k] for k in keys)):
-        assignment = dict(zip(keys, values, strict=True))
-        variants[variant_name(assignment)] = expand_dotted(assignment)
-    if len(variants) != len(list(itertools.product(*study["grid"].values()))):
-        raise ConfigError(f"config error at studies.{name}.grid: two grid points get the same variant name")
-    return variants
-
-
 def resolve_run(config: Mapping, study_name: str, variant: Mapping, seed: int) -> dict:
     """defaults <- recipe <- study base <- variant <- overrides <- seed, in canonical form."""
     study = config["studies"][study_name]
@@ -198,7 +191,8 @@ def resolve_run(config: Mapping, study_name: str, variant: Mapping, seed: int) -
 
 def make_plan(config: Mapping) -> Plan:
     """The run table of a validated config (see ablate.plan.config.validated)."""
-    runs: dict[str, Run] = {}
+    identities: dict[str, dict] = {}
+    lengths: dict[str, set[int]] = {}
     studies: dict[str, Study] = {}
     for name, study in config["studies"].items():
         variants = study_variants(name, study)
@@ -221,24 +215,27 @@ def make_plan(config: Mapping) -> Plan:
                         f"config error at {where}.precision: {resolved['precision']!r} with probes; runs with "
                         "probes are true fp32 (precision: fp32 or auto)"
                     )
-                run_id = f"{resolved['model']}-{config_hash(resolved)}"
-                runs.setdefault(run_id, Run(run_id, resolved))
-                entry.members.append(Member(name, variant, seed, run_id))
+                followed = trajectory.identity(resolved)
+                run_id = f"{resolved['model']}-{config_hash(followed)}"
+                identities.setdefault(run_id, followed)
+                lengths.setdefault(run_id, set()).add(resolved["epochs"])
+                entry.members.append(Member(name, variant, seed, run_id, resolved["epochs"]))
         if study.get("surface") is not None:
-            entry.surface, entry.surface_runs = _surface(name, study["surface"], entry)
-        recorded = {p for run_id in entry.run_ids for p in runs[run_id].config["probes"]}
+            entry.surface, entry.surface_members = _surface(name, study["surface"], entry)
+        recorded = {p for run_id in entry.run_ids for p in identities[run_id]["probes"]}
         entry.probes = tuple(p for p in registry.PROBES if p in recorded)
         studies[name] = entry
     # Snakemake's --configfile merging reorders keys, so the order comes from the titles instead: the
     # report lists studies by title, numbers compared as numbers ("1.10" after "1.9")
     ordered = sorted(studies.values(), key=lambda s: (natural_key(s.title), s.name))
+    runs = {run_id: Run(run_id, identities[run_id], tuple(sorted(lengths[run_id]))) for run_id in identities}
     plan = Plan(runs=runs, studies={s.name: s for s in ordered})
     plan.report_refs = _report_refs(config, plan)
     return plan
 
 
-def _surface(name: str, settings: Mapping, study: Study) -> tuple[dict, tuple[str, ...]]:
-    """A study's surface settings with their defaults, and the runs they name (each variant's first seed)."""
+def _surface(name: str, settings: Mapping, study: Study) -> tuple[dict, tuple[Member, ...]]:
+    """A study's surface settings with their defaults, and the members they name (each variant's first seed)."""
     settings = fill_defaults(copy.deepcopy(dict(settings)), schema()["$defs"]["study"]["properties"]["surface"])
     variants = settings["variants"] or study.variants
     unknown = [v for v in variants if v not in study.variants]
@@ -247,7 +244,7 @@ def _surface(name: str, settings: Mapping, study: Study) -> tuple[dict, tuple[st
             f"config error at studies.{name}.surface.variants: no variant {unknown[0]!r}"
             f"{did_you_mean(unknown[0], study.variants) or '.'} Name some of: {', '.join(study.variants)}"
         )
-    first = {m.variant: m.run_id for m in reversed(study.members) if m.seed == study.seeds[0]}
+    first = {m.variant: m for m in reversed(study.members) if m.seed == study.seeds[0]}
     return settings, tuple(dict.fromkeys(first[v] for v in variants))
 
 

@@ -1,9 +1,12 @@
-"""A run's checkpoint: everything a killed job needs to resume and end with the numbers of an unbroken run.
+"""A run's checkpoint: everything a killed job needs to resume and end with the numbers of an unbroken run, and a
+finished run to grow (ablate.trajectory).
 
 checkpoint.pt holds the model, optimizer and scheduler states, every random number generator a run draws
 from (the data generator, torch's CPU generator, the CUDA generators), the history so far, the step count
 and the probes' state; progress.json beside it says how far the run got, for `python -m ablate status`
-(which then needs neither torch nor the checkpoint). Both are written atomically, after every epoch.
+(which then needs neither torch nor the checkpoint). Both are written atomically, after every epoch. A
+finished run keeps both: its last checkpoint is its final state, and progress.json then says `finished` (and
+whether it diverged), which is what the workflow reads to decide whether a raised length grows it.
 
 A checkpoint that does not load (truncated by a full disk or a killed copy) or is not of this run (another
 config, other weights) is damaged: it is moved aside to checkpoint.pt.damaged, never deleted, and the run
@@ -20,7 +23,7 @@ from typing import Any, NamedTuple, Protocol
 import torch
 from torch import nn
 
-from ablate import rundir
+from ablate import rundir, trajectory
 from ablate.training.probes import ProbeRecorder
 
 DAMAGED_SUFFIX = ".damaged"
@@ -77,10 +80,17 @@ class Checkpoint:
         """checkpoint.pt, then progress.json (so that progress never claims more than the checkpoint holds)."""
         state = self.state(progress)
         rundir.write_atomic(self.path, lambda tmp: torch.save(state, tmp))
+        self.write_progress(progress)
+
+    def write_progress(self, progress: Progress, finished: bool = False, diverged: bool = False) -> None:
+        """progress.json: epochs completed of the run's `epochs`, and, once it finished, that its checkpoint is its
+        final state (ablate.trajectory.final_state)."""
         summary = {
             "epochs_completed": len(progress.history),
             "epochs": self.config["epochs"],
             "wall_seconds": progress.wall_seconds,
+            "finished": finished,
+            "diverged": diverged,
         }
         rundir.write_json(self.run_dir / rundir.PROGRESS, summary)
 
@@ -110,7 +120,6 @@ class Checkpoint:
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         progress = Progress(state["history"], state["step"], state["wall_seconds"])
         self.probes.load_state_dict(state["probes"])
-        log(f"resumed from {self.path} after epoch {len(progress.history)}")
         return progress
 
     def mismatch(self, state: object) -> str | None:
@@ -118,7 +127,7 @@ class Checkpoint:
         restored from it; None where it is one."""
         if not isinstance(state, dict) or any(key not in state for key in STATE_KEYS):
             return "it is not a checkpoint of this code (keys missing)"
-        if state["config"] != dict(self.config):
+        if trajectory.identity(state["config"]) != trajectory.identity(self.config):
             return "it is another run's (its config differs from this run's)"
         ours = self.model.state_dict()
         theirs = state["model"]

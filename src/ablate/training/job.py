@@ -33,9 +33,12 @@ def train_job(
     threads: int | None = None,
     log_file: str | Path | None = None,
     overrides: Mapping | None = None,
+    length: str | Path | Mapping | None = None,
 ) -> dict:
-    """Train or resume the run of `run_config` (results/plan/runs/<run>.json) into `run_dir`, with the settings
-    of `runtime` (results/runtime.json) updated by `overrides` (device, compile, eval_batch_size, data_root).
+    """Train, resume or grow the run of `run_config` (results/plan/runs/<run>.json, its identity) into `run_dir`
+    to the length of `length` (results/plan/lengths/<run>/epochs<n>.json, or its content: epochs, weights_at;
+    none where the identity holds `epochs`), with the settings of `runtime` (results/runtime.json) updated by
+    `overrides` (device, compile, eval_batch_size, data_root).
     With `log_file`, every line goes to it and to stdout (which snakemake shows; the rule appends stderr,
     tracebacks included, to the log); without, to stderr. Returns the run's metrics."""
     from ablate.training.trainer import OutOfMemory, Runtime, train_run  # torch: only once the job really trains
@@ -53,7 +56,11 @@ def train_job(
     event_dirs = settings.pop("tensorboard", None) or {}  # run -> its TensorBoard directories
     on_gpu = pool_json and settings.get("device") not in ("cpu", "mps")  # not with a --device cpu, for one
     pool = GpuPool.from_json(pool_json) if on_gpu else None
-    config = rundir.read_json(run_config)
+    if length is not None and not isinstance(length, Mapping):
+        length = rundir.read_json(length)
+    config = {**rundir.read_json(run_config), **({"epochs": length["epochs"]} if length else {})}
+    if "epochs" not in config:
+        raise ValueError(f"{run_config} holds no epochs (they are not part of its identity): give the run's length")
     eval_batch_size = settings.get("eval_batch_size", 1000)
     how = Runtime(threads=threads, tensorboard=tuple(event_dirs.get(name, ())), **settings)
     held: list[Claim | None] = [None]  # the claim of the latest attempt
@@ -63,7 +70,7 @@ def train_job(
         with pinned(pool, config, eval_batch_size, log, whole_gpu=whole_gpu) as taken:
             held[0] = taken
             how.gpu_slot = str(taken) if taken is not None else None
-            return train_run(config, run_dir, how, log)
+            return train_run(config, run_dir, how, log, length["weights_at"] if length else ())
 
     try:
         try:

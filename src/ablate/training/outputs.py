@@ -3,6 +3,8 @@ done once it exists), plus the history rows they are made of and the log line of
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -11,8 +13,9 @@ import torch
 import torchvision
 from torch import nn
 
-from ablate import rundir
+from ablate import rundir, trajectory
 from ablate.durations import format_duration
+from ablate.errors import ConfigError
 from ablate.execution.machine import cpu_name
 from ablate.training.device import Precision
 from ablate.training.models import parameter_count
@@ -79,23 +82,10 @@ def metrics(
     """metrics.json: the run's results, then the provenance of its timings (device, precision, versions) and its
     GPU memory: the estimate its slots were sized by, the peak torch allocated, and the attempts that ran out of
     memory (`oom_retries`: epoch, step, slots held), so that the estimate can be corrected from measurements."""
-    best = max(history, key=lambda row: row["test_acc"], default=None)
-    last = history[-1] if history else None
-    timed = history[1:] or history  # the first epoch carries warm-up costs
     return {
         "run": run_dir.name,
-        "epochs_completed": len(history),
-        "final_test_acc": last["test_acc"] if last else None,
-        "final_test_loss": last["test_loss"] if last else None,
-        "final_train_loss": last["train_loss"] if last else None,
-        "best_test_acc": best["test_acc"] if best else None,
-        "best_epoch": best["epoch"] if best else None,
-        "best_test_loss": min((r["test_loss"] for r in history), default=None),
+        **trajectory.results(history, diverged_step),
         "parameters": parameter_count(model),
-        "diverged": diverged_step is not None,
-        "diverged_step": diverged_step,
-        "seconds_per_epoch": sum(r["epoch_seconds"] for r in timed) / len(timed) if timed else None,
-        "images_per_second": sum(r["images_per_second"] for r in timed) / len(timed) if timed else None,
         "wall_seconds": wall_seconds,
         "device": str(device),
         "gpu_slot": gpu_slot,
@@ -114,18 +104,60 @@ def metrics(
     }
 
 
+def link(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (no second copy of the bytes), or a copy where links are not allowed."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rundir.write_atomic(path, lambda tmp: torch.save(model.state_dict(), tmp))
+
+
 def write_outputs(
     run_dir: Path,
+    config: Mapping,
     history: Sequence[Mapping],
     steps: tuple[Sequence[str], Sequence[Mapping]],
     model: nn.Module,
     run_metrics: Mapping,
+    saved_weights: Path | None = None,
 ) -> None:
-    """Write the finished run's files; `steps` is (columns, rows) of steps.csv. metrics.json goes last (a run is
-    done once it exists), then the checkpoint and progress.json go: nothing is left to resume."""
+    """Write the finished run's files; `steps` is (columns, rows) of steps.csv; `saved_weights`: a file that already
+    holds the model's weights (a member's, ablate.trajectory.WEIGHTS), which model.pt then links to instead of a
+    second copy. metrics.json goes last: a run is done once it exists."""
+    rundir.write_json(run_dir / rundir.CONFIG, config)
     rundir.write_csv(run_dir / rundir.HISTORY, HISTORY_COLUMNS, history)
     rundir.write_csv(run_dir / rundir.STEPS, *steps)
-    rundir.write_atomic(run_dir / rundir.MODEL, lambda tmp: torch.save(model.state_dict(), tmp))
+    if saved_weights is not None and saved_weights.exists():
+        rundir.write_atomic(run_dir / rundir.MODEL, lambda tmp: link(saved_weights, tmp))
+    else:
+        save_weights(model, run_dir / rundir.MODEL)
     rundir.write_json(run_dir / rundir.METRICS, run_metrics)
-    (run_dir / rundir.CHECKPOINT).unlink(missing_ok=True)
-    (run_dir / rundir.PROGRESS).unlink(missing_ok=True)
+
+
+def member_weights(run_dir: Path, epochs: int, out: Path) -> None:
+    """`out`: a link to the weights the run in `run_dir` kept after `epochs` (ablate.trajectory.WEIGHTS), saved
+    first from its final state where that is at `epochs` but the file is not (a member that asks for the epoch
+    a run had stopped at). A run that trained past `epochs` before any member asked for them has none: that
+    is a config problem, said in one message."""
+    kept = run_dir / trajectory.WEIGHTS.format(epochs=epochs)
+    checkpoint = run_dir / rundir.CHECKPOINT
+    if not kept.exists() and checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        if len(state["history"]) == epochs:
+            rundir.write_atomic(kept, lambda tmp: torch.save(state["model"], tmp))
+    if not kept.exists():
+        saved = sorted(int(p.stem.removeprefix("epoch")) for p in (run_dir / "weights").glob("epoch*.pt"))
+        raise ConfigError(
+            f"config error: run {run_dir.name} kept no weights after epoch {epochs}: it trained past that epoch "
+            f"before a member of that length asked for them (it kept them after epochs "
+            f"{', '.join(map(str, saved)) or 'none'}). Give that member one of those lengths, or delete {run_dir} "
+            "to train the run again"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rundir.write_atomic(out, lambda tmp: link(kept, tmp))

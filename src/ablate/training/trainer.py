@@ -1,9 +1,10 @@
 """One run: train a model on a resolved config, checkpoint every epoch, write the run directory.
 
 What a finished run directory holds: config.json, history.csv, steps.csv, model.pt, metrics.json
-(written last; ablate.training.outputs). While the run trains, checkpoint.pt (atomic, every epoch) lets a
-killed job resume and end with the same numbers as an uninterrupted run; progress.json beside it says how
-far the run got (ablate.training.checkpoint). The epochs themselves: ablate.training.loop.
+(written last; ablate.training.outputs), and the weights after each of its members' epochs (weights/). Its
+checkpoint.pt (atomic, every epoch) lets a killed job resume and end with the same numbers as an uninterrupted
+run, and stays once the run finished, as the final state a longer config grows it from (ablate.trajectory);
+progress.json beside it says how far the run got (ablate.training.checkpoint). The epochs: ablate.training.loop.
 
 Before it trains, a run checks that what it will write fits on its disk (ablate.training.space); while it
 trains, it can write TensorBoard event files (ablate.training.board). CUDA running out of memory ends the run
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from ablate import rundir
+from ablate import trajectory
 from ablate.data import batches, datasets
 from ablate.execution.memory import train_memory_mb
 from ablate.training import components, outputs, probes, space
@@ -78,9 +79,17 @@ class Trainer:
     """The run `config` assembled on its device: data, model, optimizer, scheduler, loss, probes, precision;
     `run()` trains (or resumes) it epoch by epoch into `run_dir`."""
 
-    def __init__(self, config: Mapping, run_dir: str | Path, runtime: Runtime, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        config: Mapping,
+        run_dir: str | Path,
+        runtime: Runtime,
+        log: Callable[[str], None],
+        weights_at: Collection[int] = (),
+    ) -> None:
         run_dir = Path(run_dir)
         self.config, self.run_dir, self.runtime = config, run_dir, runtime
+        self.weights_at = frozenset(weights_at)  # epochs after which its members read its weights
         self.log = lambda line: log(f"{run_dir.name} {line}")
         if runtime.threads:
             torch.set_num_threads(runtime.threads)
@@ -127,10 +136,24 @@ class Trainer:
         self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
 
     def resume(self) -> None:
-        """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set aside)."""
+        """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set
+        aside): a killed job's last epoch, or a finished run's final state (it grows). A run that diverged kept
+        the state before its diverging epoch, which diverges again."""
+        final = trajectory.final_state(self.run_dir)
         progress = self.checkpoint.resume(self.log)
-        if progress is not None:
-            self.history, self.loop.step, self.wall_seconds = progress
+        if progress is None:
+            return
+        self.history, self.loop.step, self.wall_seconds = progress
+        done, epochs = len(self.history), self.config["epochs"]
+        if done > epochs:  # trained further before (its members asked for more then): it keeps those epochs
+            self.config = self.checkpoint.config = {**self.config, "epochs": done}
+        if done >= epochs:
+            self.log(f"nothing to train: {self.checkpoint.path} is after epoch {done}")
+        elif final is not None:
+            self.log(f"grows: continuing at epoch {done + 1} of {epochs} from its final state after epoch {done}")
+        else:
+            self.log(f"resumed from {self.checkpoint.path} after epoch {done}: continuing at epoch {done + 1} of {epochs}")
+        self.save_weights(done)  # a member that asks for the epoch it stopped at
 
     def run(self) -> dict:
         """Train the epochs the run still lacks, checkpointing after each; then write the outputs."""
@@ -185,7 +208,16 @@ class Trainer:
         if self.board is not None:
             self.board.write(self.probes.rows, row, self.loop.step)
         self.save_checkpoint()
+        self.save_weights(epoch)
         return True
+
+    def weights_path(self, epoch: int) -> Path:
+        return self.run_dir / trajectory.WEIGHTS.format(epochs=epoch)
+
+    def save_weights(self, epoch: int) -> None:
+        """The weights after `epoch`, where a member of the run ends there (and they are not saved yet)."""
+        if epoch in self.weights_at and epoch == len(self.history) and not self.weights_path(epoch).exists():
+            outputs.save_weights(self.model, self.weights_path(epoch))
 
     def check_space(self) -> None:
         """Stop before training where what the run will write does not fit on its disk (ablate.training.space)."""
@@ -220,24 +252,33 @@ class Trainer:
         return train_memory_mb(self.config, self.runtime.eval_batch_size)
 
     def finish(self) -> dict:
-        """Write history.csv, steps.csv, model.pt and metrics.json (last); returns the metrics."""
+        """Write config.json, history.csv, steps.csv, model.pt and metrics.json (last), then mark the checkpoint as
+        the run's final state; returns the metrics."""
         metrics = self.metrics()
         if self.board is not None:  # the steps of a diverged epoch, which wrote no epoch row
             self.board.write(self.probes.rows, None, self.loop.step)
         steps = (probes.columns(self.config["probes"]), self.probes.rows)
-        outputs.write_outputs(self.run_dir, self.history, steps, self.model, metrics)
+        diverged = self.loop.diverged_step is not None
+        saved = None if diverged else self.weights_path(len(self.history))
+        outputs.write_outputs(self.run_dir, self.config, self.history, steps, self.model, metrics, saved)
+        progress = Progress(self.history, self.loop.step, self.wall_seconds)
+        self.checkpoint.write_progress(progress, finished=True, diverged=diverged)
         return metrics
 
 
 def train_run(
-    config: Mapping, run_dir: str | Path, runtime: Runtime | None = None, log: Callable[[str], None] = print
+    config: Mapping,
+    run_dir: str | Path,
+    runtime: Runtime | None = None,
+    log: Callable[[str], None] = print,
+    weights_at: Collection[int] = (),
 ) -> dict:
-    """Train (or resume) the run `config` into `run_dir`; returns its metrics."""
+    """Train (resume, or grow) the run `config` into `run_dir` to its `epochs`, keeping the weights after each epoch
+    of `weights_at`; returns its metrics."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    rundir.write_json(run_dir / rundir.CONFIG, config)
     try:
-        trainer = Trainer(config, run_dir, runtime or Runtime(), log)
+        trainer = Trainer(config, run_dir, runtime or Runtime(), log, weights_at)
     except torch.OutOfMemoryError as error:
         peak = round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None
         raise OutOfMemory(0, 0, peak) from error
