@@ -115,7 +115,7 @@ def test_a_member_diverged_only_where_its_trajectory_did_within_its_epochs():
         {"epoch": [1, 2], "train_loss": [2.0, 1.5], "train_acc": [10.0, 20.0], "test_loss": [2.1, 1.4],
          "test_acc": [11.0, 25.0], "lr": [0.1, 0.1], "epoch_seconds": [3.0, 2.0], "images_per_second": [9.0, 10.0]}
     )  # fmt: skip
-    metrics = {"diverged": True, "diverged_step": 21, "parameters": 7}  # epoch 3 diverged
+    metrics = {"diverged": True, "diverged_step": 21, "parameters": 7, "epochs_completed": 2}  # epoch 3 diverged
     assert trajectory.member_metrics(metrics, history, 2) | {} == {
         **metrics, "epochs": 2, "epochs_completed": 2, "final_test_acc": 25.0, "final_test_loss": 1.4,
         "final_train_loss": 1.5, "best_test_acc": 25.0, "best_epoch": 2, "best_test_loss": 1.4, "diverged": False,

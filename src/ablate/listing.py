@@ -124,6 +124,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = plan_status(plan)
     if args.format == "tsv":
         headers = ("study", "variant", "seed", "state", "epochs_completed", "epochs", "eta_seconds", "run_dir")
+        # state, epochs_completed, epochs and eta_seconds are the run's (a trajectory shared by members)
         rows = []
         for m in plan.members:
             s = status[m.run_id]
@@ -132,15 +133,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_tsv(headers, rows)
         return 0
 
-    def eta(s) -> str:
-        if s.state == "done":
+    def eta(s, label: str) -> str:
+        if label.startswith("done"):
             return ""
         return "unknown" if s.eta_seconds is None else format_duration(s.eta_seconds)
 
-    rows = [
-        (m.study, m.variant, m.seed, status[m.run_id].label, eta(status[m.run_id]), m.row()["run_dir"])
-        for m in plan.members
-    ]
+    rows = []
+    for m in plan.members:
+        s, label = status[m.run_id], status[m.run_id].member_label(m.epochs)  # the run's, or done where it has them
+        rows.append((m.study, m.variant, m.seed, label, eta(s, label), m.row()["run_dir"]))
     print_table(("study", "variant", "seed", "state", "eta", "run_dir"), rows, right={"eta"})
     print("\n" + "\n".join(summary(status.values())))
     return 0

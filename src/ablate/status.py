@@ -48,6 +48,10 @@ class RunStatus:
     def remaining_epochs(self) -> int:
         return 0 if self.state == "done" else self.epochs - self.epochs_completed
 
+    def member_label(self, epochs: int) -> str:
+        """The label of a member that reads `epochs` of this run: done where a run that grows already has them."""
+        return "done" if self.state == "grows" and self.epochs_completed >= epochs else self.label
+
     @property
     def label(self) -> str:
         if self.state == "done":
@@ -83,14 +87,14 @@ def epochs_in_checkpoint(run_dir: Path) -> int:
 def run_status(run: Run, root: Path = Path()) -> RunStatus:
     run_dir = root / run.dir
     state = stage(run_dir, run.epochs)
-    if state == "done":
+    if state in ("done", "grows"):
         try:
             metrics = json.loads((run_dir / METRICS).read_text())
         except (OSError, ValueError):
             metrics = {}
-        final = trajectory.final_state(run_dir)
-        if final is not None and not final.covers(run.epochs):  # a config raised its length since
-            return RunStatus(run, "grows", final.epochs, metrics.get("seconds_per_epoch"))
+        if state == "grows":  # a config raised its length since it finished
+            final = trajectory.final_state(run_dir)
+            return RunStatus(run, "grows", final.epochs if final else 0, metrics.get("seconds_per_epoch"))
         return RunStatus(
             run,
             "done",

@@ -20,17 +20,18 @@ rule run_config:
         rundir.write_json(output[0], PLAN.runs[wildcards.run].config)
 
 
-# The length a train job takes its run to (the name says it), and the member lengths it keeps weights at.
-# Which one the train job reads is the train rule's input function (train.smk): a new name grows the run.
+# The length a train job takes its run to (the name says it), and the member lengths it keeps weights at, as
+# the plan had them when the file was written (never rewritten). Which length file a train job reads is the
+# train rule's input function run_length (common.smk): a new name grows the run.
 rule run_length:
     output:
         RUN_LENGTH,
     log:
         "results/logs/plan/{run}-epochs{epochs}.log",
-    params:
-        weights_at=lambda wc: [e for e in PLAN.runs[wc.run].member_epochs if e <= int(wc.epochs)],
     run:
-        rundir.write_json(output[0], {"epochs": int(wildcards.epochs), "weights_at": params.weights_at})
+        epochs = int(wildcards.epochs)
+        weights_at = [e for e in PLAN.runs[wildcards.run].member_epochs if e <= epochs]
+        rundir.write_json(output[0], {"epochs": epochs, "weights_at": weights_at})
 
 
 rule dataset_identity:
