@@ -86,7 +86,7 @@ def test_out_of_memory_on_a_shared_gpu_claims_the_whole_gpu_and_resumes(tmp_path
         "of GPU 0 to resume from its last checkpoint alone"
     )
     assert lines[3].startswith("claimed GPU 0, 2 of 2 slots (slots [0, 1])")
-    assert lines[4].startswith("run resumed from") and lines[4].endswith("after epoch 1")
+    assert lines[4].startswith("run resumed from") and lines[4].endswith("after epoch 1: continuing at epoch 2 of 3")
     assert "ran out of GPU memory at epoch 2" in result.stdout  # the terminal says so too
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["oom_retries"] == [{"epoch": 2, "step": 12, "slots": 1, "peak_gpu_memory_mb": None}]

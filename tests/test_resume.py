@@ -4,6 +4,7 @@ twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -63,7 +64,7 @@ def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
 
     log = (killed / "results/logs/train" / f"{os.path.basename(run_dir)}.log").read_text()
     assert "resumed from" in log
-    assert not (killed / run_dir / "checkpoint.pt").exists()
+    assert json.loads((killed / run_dir / "progress.json").read_text())["finished"] is True  # its final state
     pd.testing.assert_frame_equal(history(killed, run_dir), history(whole, run_dir), check_exact=True)
     # 4096 images at batch 16: 256 steps an epoch
     check_run_series(killed / "results/tensorboard/resume/a/seed0", killed / run_dir, probed=False, steps_per_epoch=256)

@@ -94,6 +94,7 @@ def test_a_resumed_run_continues_its_curves_without_a_step_twice(tmp_path, monke
     for name in ("metrics.json", "history.csv", "steps.csv", "model.pt"):
         (run_dir / name).unlink()
     shutil.copy(saved, run_dir / "checkpoint.pt")
+    (run_dir / "progress.json").unlink()  # as a job killed after epoch 1 leaves it: no final state
     lines: list[str] = []
     train_run(config, run_dir, Runtime(threads=1, tensorboard=(board,)), lines.append)
     assert any("resumed from" in line and "after epoch 1" in line for line in lines)

@@ -298,3 +298,33 @@ def test_packed_train_jobs_ask_for_the_gpu_shards_their_memory_needs(cluster, tm
     (options,) = sbatch_calls(output, "train")
     assert "--gres=shard:2" in options, options
     assert not any(option.startswith("--gpus") for option in options), options
+
+
+def test_a_raised_length_grows_its_run_in_one_slurm_job(cluster, tmp_path):
+    """tests/grow.yaml through the profile, then a_long raised from 3 to 5 epochs: one train job, which continues
+    from the run's final state, and ends with the numbers of a local run that trained 5 epochs in one go."""
+    slurm, local = copy_workflow(tmp_path / "slurm"), copy_workflow(tmp_path / "local")
+    grow = ["--configfile", "tests/grow.yaml"]
+    code, output = run(slurm, [*slurm_args(cluster), *grow], cluster, tmp_path / "first.txt", 600)
+    assert code == 0, output[-8000:]
+    assert Counter(submitted(output).values())["train"] == 2
+    for workdir in (slurm, local):
+        path = workdir / "tests/grow.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["studies"]["grow"]["variants"]["a_long"]["epochs"] = 5
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+    reference = start(local, ["--cores", "1", *grow], local_env(), tmp_path / "local.txt")
+    try:
+        code, output = run(slurm, [*slurm_args(cluster), *grow], cluster, tmp_path / "grown.txt", 600)
+        assert code == 0, output[-8000:]
+        assert reference.wait(timeout=600) == 0, (tmp_path / "local.txt").read_text()[-6000:]
+    finally:
+        kill_group(reference)
+    # study_runs and run_length are local rules: they run on the submitting machine
+    assert Counter(submitted(output).values()) == {"train": 1, "study_summary": 1, "study_curves": 1, "report": 1}
+    files = [slurm / "config/config.yaml", slurm / "tests/grow.yaml"]
+    run_dir = make_plan(validated(read_config_files(files), check_paths=False)).run_of("grow", "a_long", 0).dir
+    log = (slurm / "results/logs/train" / f"{Path(run_dir).name}.log").read_text()
+    assert "grows: continuing at epoch 4 of 5" in log and "epoch 1/5" not in log, log
+    pd.testing.assert_frame_equal(history(slurm, run_dir), history(local, run_dir), check_exact=True)
+    assert (slurm / run_dir / "steps.csv").read_bytes() == (local / run_dir / "steps.csv").read_bytes()
