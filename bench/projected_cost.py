@@ -13,6 +13,9 @@ bf16 autocast, one train job at a time, full 50,000 images plus the test pass). 
 studies are counted once, against the first study that lists them. A (model, batch) pair that was not
 measured takes the nearest measured batch of the same model, and is marked with * in the output: it is a
 projection from measurements, not a measurement.
+
+A run is a trajectory (ablate.trajectory): runs that differ only in length train once, to the longest. The
+column "apart" is what the same study cost when each length trained on its own (before runs grew).
 """
 
 from __future__ import annotations
@@ -82,9 +85,9 @@ def section_26_minutes(plan) -> tuple[dict[str, float], dict[str, float]]:
             config = plan.runs[run_id].config
             if "curvature" in config["probes"] and run_id not in probe:
                 probe_off = MEASURED[config["model"], config["batch_size"]]  # s / epoch
-                probe[run_id] = curvature_ratio(config) * probe_off * config["epochs"] / 60
-        for run_id in study.surface_runs:
-            config = plan.runs[run_id].config
+                probe[run_id] = curvature_ratio(config) * probe_off * plan.runs[run_id].epochs / 60
+        for member in study.surface_members:
+            run_id, config = member.run_id, plan.runs[member.run_id].config
             steps_per_epoch = CIFAR10_TRAIN / config["batch_size"]
             step_s = MEASURED[config["model"], config["batch_size"]] / steps_per_epoch
             surface[f"{study.name}/{run_id}"] = surface_steps(config, study.surface) * step_s / 60
@@ -117,20 +120,25 @@ def main() -> None:
                 study.pop("seeds", None)
     plan = make_plan(validated(config, check_paths=False))
     counted: set[str] = set()
-    total = 0.0
-    print(f"{'study':<14}{'runs':>6}{'minutes':>10}")
+    total = total_apart = 0.0
+    print(f"{'study':<14}{'runs':>6}{'minutes':>10}{'apart':>10}")
     for study in plan.studies.values():
-        minutes, estimated = 0.0, False
+        minutes, apart, estimated = 0.0, 0.0, False
         new = [run_id for run_id in study.run_ids if run_id not in counted]
         for run_id in new:
-            run_config = plan.runs[run_id].config
-            seconds, exact = seconds_per_epoch(run_config)
-            minutes += seconds * run_config["epochs"] / 60
+            run = plan.runs[run_id]
+            seconds, exact = seconds_per_epoch(run.config)
+            minutes += seconds * run.epochs / 60
+            apart += seconds * sum(run.member_epochs) / 60
             estimated |= not exact
         counted.update(new)
-        total += minutes
-        print(f"{study.name:<14}{len(new):>6}{minutes:>9.1f}{'*' if estimated else ' '}")
-    print(f"{'total':<14}{len(counted):>6}{total:>9.1f}  (one train job at a time; * = batch not measured)")
+        total, total_apart = total + minutes, total_apart + apart
+        print(f"{study.name:<14}{len(new):>6}{minutes:>9.1f}{'*' if estimated else ' '}{apart:>9.1f}")
+    print(
+        f"{'total':<14}{len(counted):>6}{total:>9.1f} {total_apart:>9.1f}  (one train job at a time; * = batch not "
+        f"measured)\n{plan.counts()}; runs that grow save {total_apart - total:.1f} min "
+        f"({100 * (total_apart - total) / total_apart:.1f}%)"
+    )
     probe, surface = section_26_minutes(plan)
     if probe or surface:
         added = sum(probe.values()) + sum(surface.values())

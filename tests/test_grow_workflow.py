@@ -124,7 +124,8 @@ def test_touching_every_file_reruns_nothing(grown):
 
 
 def test_a_job_killed_while_it_grows_resumes_and_ends_like_one_that_trained_in_one_go(grown, tmp_path):
-    """Grow a_long to 9 epochs, kill snakemake and its job once the growth checkpointed an epoch; the rerun with --rerun-incomplete ends with the numbers of a fresh workflow asking for 9 epochs."""
+    """Grow a_long to 9 epochs, kill snakemake and its job once the growth checkpointed an epoch; the rerun with
+    --rerun-incomplete ends with the numbers of a fresh workflow asking for 9 epochs."""
     fresh = copy_workflow(tmp_path / "fresh")
     for workdir in (grown, fresh):
         set_epochs(workdir, "a_long", 9)

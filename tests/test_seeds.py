@@ -143,7 +143,7 @@ def fake_run(root: Path, variant: str, seed: int, diverged_step: int | None = No
             "train_acc": [30.0, 40.0 + seed],
             "test_acc": [acc - 10, acc],
         }
-    ).to_csv(run_dir / "history.csv", index=False)
+    ).head(1 if diverged_step else 2).to_csv(run_dir / "history.csv", index=False)  # a run that diverged stopped
     return {"study": "s", "variant": variant, "seed": seed, "run": run, "epochs": 2, "run_dir": str(run_dir)}
 
 

@@ -30,7 +30,8 @@ STEPS = "steps.csv"
 MODEL = "model.pt"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
-PROGRESS = "progress.json"  # {"epochs_completed", "epochs", "wall_seconds", "finished", "diverged"}, after each checkpoint
+# {"epochs_completed", "epochs", "wall_seconds", "finished", "diverged"}, written after each checkpoint
+PROGRESS = "progress.json"
 
 # what a train job leaves behind (the train rule's outputs, by name)
 OUTPUTS = {"config": CONFIG, "history": HISTORY, "steps": STEPS, "model": MODEL, "metrics": METRICS}

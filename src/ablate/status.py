@@ -1,9 +1,10 @@
 """Where a config's runs stand on disk: done, grows (finished shorter than its members now ask: epoch k of n),
 partial (epoch k of n) or not started, and the time still to go.
 
-A run is done once its metrics.json exists (written last) and its finished state covers the epochs its members
-ask for (ablate.trajectory), partial while its per-epoch checkpoint.pt exists without metrics.json. How far a partial run got is read from progress.json, the small file the train job writes beside
-each checkpoint; a checkpoint without one (or newer than it) is opened instead. The time to go is the
+A run is done once its metrics.json exists (written last) and its finished state covers the epochs its
+members ask for (ablate.trajectory), partial while its per-epoch checkpoint.pt exists without metrics.json.
+How far a partial run got is read from progress.json, the small file the train job writes beside each
+checkpoint; a checkpoint without one (or newer than it) is opened instead. The time to go is the
 mean s/epoch of the finished runs with the same model, width and batch size, applied to the epochs
 left; nothing measured, nothing guessed. Torch is imported only to open such a checkpoint.
 """

@@ -9,7 +9,7 @@ from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--runs", required=True, help="results/studies/<study>/runs.csv")
-parser.add_argument("--files", nargs="+", required=True, help="the run files the rule declares (config, metrics, history)")
+parser.add_argument("--files", nargs="+", required=True, help="the run files it declares: config, metrics, history")
 parser.add_argument("--out", required=True)
 args = parser.parse_args()
 with one_message(f"study_summary of {args.runs}"):

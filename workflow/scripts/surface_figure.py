@@ -28,7 +28,7 @@ args = parser.parse_args()
 with one_message(f"surface_figure of {args.runs}"):
     study = StudyRuns.from_inputs(args.runs, args.files)
     members = study.members.drop_duplicates(["run", "epochs"])
-    variants = dict(zip(zip(members["run"], members["epochs"]), members["variant"], strict=True))
+    variants = {(m.run, m.epochs): m.variant for m in members.itertuples()}
     grids, paths, groups = {}, {}, {}
     for grid, path in zip(args.grids, args.paths, strict=True):
         run, epochs = Path(grid).parent.parent.name, int(Path(grid).parent.name.removeprefix("epoch"))

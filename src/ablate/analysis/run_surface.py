@@ -1,10 +1,11 @@
 """Li et al.'s 2-D surface and Goodfellow et al.'s 1-D path of one trained run (the rule `surface`), with the
 math of ablate.analysis.surface.
 
-- Final weights: the member's (its run's weights after its epochs, rundir.MEMBER_WEIGHTS). Initial weights: rebuilt from its config (the trainer's
-  `initial_model`: the global RNG seeded with the run's seed, then the model built and initialised), so the
-  train rule saves nothing more and no run retrains; on the CPU the rebuilt weights equal the trainer's
-  at step 0 bit for bit (tests/test_surface.py::test_surface_initial_weights_are_the_trainers_bit_for_bit).
+- Final weights: the member's (its run's weights after its epochs, rundir.MEMBER_WEIGHTS). Initial weights:
+  rebuilt from its config (the trainer's `initial_model`: the global RNG seeded with the run's seed, then the
+  model built and initialised), so the train rule saves nothing more and no run retrains; on the CPU the
+  rebuilt weights equal the trainer's at step 0 bit for bit
+  (tests/test_surface.py::test_surface_initial_weights_are_the_trainers_bit_for_bit).
 - Data: a fixed class-stratified sample of the run's training set (`Split.sample`, drawn with the
   setting's seed), normalised as in training, never augmented, in batches of the eval batch size.
 - BatchNorm: eval mode with the trained running statistics on the grid (Li et al.'s code; see

@@ -152,7 +152,8 @@ class Trainer:
         elif final is not None:
             self.log(f"grows: continuing at epoch {done + 1} of {epochs} from its final state after epoch {done}")
         else:
-            self.log(f"resumed from {self.checkpoint.path} after epoch {done}: continuing at epoch {done + 1} of {epochs}")
+            path = self.checkpoint.path
+            self.log(f"resumed from {path} after epoch {done}: continuing at epoch {done + 1} of {epochs}")
         self.save_weights(done)  # a member that asks for the epoch it stopped at
 
     def run(self) -> dict:
