@@ -286,7 +286,7 @@ def projection_section(plan, measured: dict, speed: Callable[[int], float], args
         gpus, memory_mb = args.gpus or len(detected.indices), detected.memory_mb
     except GpuPoolError:  # no GPU here (--quick): project for one of 80 GB unless told otherwise
         gpus, memory_mb = args.gpus or 1, args.gpu_memory_mb or 80_000
-    runs = [run.config for run in plan.runs.values() if key_of(run.config) in measured]  # shared runs once
+    runs = [run.train_config for run in plan.runs.values() if key_of(run.config) in measured]  # each trajectory once
     solo = [run["epochs"] * measured[key_of(run)]["epoch_seconds"] for run in runs]
     rows = [["one run at a time", 1, 1, sum(solo) / 60]]
     for per_gpu in dict.fromkeys((1, args.jobs_per_gpu)):
@@ -300,7 +300,7 @@ def projection_section(plan, measured: dict, speed: Callable[[int], float], args
         "interpolated between measured k and held at the largest measured aggregate beyond it",
         "not counted: job start-up, loading CIFAR-10, checkpoint writes",
     ]
-    title = f"4. Projected wall time of the full study: {len(runs)} of {len(plan.runs)} unique runs{subset}"
+    title = f"4. Projected wall time of the full study: {len(runs)} of {len(plan.runs)} runs (trajectories){subset}"
     return title, ["packing", "GPUs", "jobs/GPU", "minutes"], rows, notes
 
 
@@ -324,7 +324,7 @@ def main() -> None:
     plan = make_plan(validated(read_config_files([REPO / f for f in args.configfile]), check_paths=False))
     first: dict[tuple, dict] = {}  # (model, batch, probes) -> the first run of the plan with them
     for run in plan.runs.values():
-        first.setdefault(key_of(run.config), run.config)
+        first.setdefault(key_of(run.config), run.train_config)
     header = f"bench/gpu.py{' --quick' if args.quick else ''}: {provenance(device)}"
     print(header, flush=True)
 

@@ -56,7 +56,7 @@ def run_config(model: str, batch_size: int, steps: int, precision: str) -> dict:
         },
         check_paths=False,
     )
-    return next(iter(make_plan(config).runs.values())).config
+    return next(iter(make_plan(config).runs.values())).train_config
 
 
 def ours(trainer: Trainer, epoch: int) -> float:
