@@ -25,7 +25,7 @@ from conftest import copy_workflow, job_counts, snakemake, tool_env
 
 pytestmark = pytest.mark.slow
 GROW = ("--configfile", "tests/grow.yaml")
-READERS = {"study_runs": 1, "study_summary": 1, "study_curves": 1, "report": 1, "all": 1}
+READERS = {"study_runs": 1, "report_spec": 1, "study_summary": 1, "study_curves": 1, "report": 1, "all": 1}
 
 
 def plan_of(workdir: Path):

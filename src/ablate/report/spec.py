@@ -46,7 +46,7 @@ def plan_hash(plan: Plan, config: Mapping) -> str:
                 "title": s.title,
                 "table": s.table,
                 "figure": s.figure,
-                "members": [[m.variant, m.seed, m.run_id] for m in s.members],
+                "members": [[m.variant, m.seed, m.run_id, m.epochs] for m in s.members],
                 "surface": s.surface,
             }
             for s in plan.studies.values()
@@ -114,6 +114,7 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
             "study": study,
             "variant": variant,
             "run_dir": plan.ref_run_dir("hyperparameters"),
+            "epochs": plan.ref_member("hyperparameters").epochs,
         },
         "interpret": (
             {
