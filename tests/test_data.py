@@ -85,7 +85,7 @@ def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
     config = synthetic_config(epochs=1)
     config["dataset"] = {"name": "cifar10", "root": str(root), "download": False}
     run = next(iter(make_plan(validated(config)).runs.values()))
-    metrics = train_run(run.config, tmp_path / "run", Runtime(threads=1, data_root=str(root)), log=lambda _: None)
+    metrics = train_run(run.train_config, tmp_path / "run", Runtime(threads=1, data_root=str(root)), log=lambda _: None)
     assert metrics["epochs_completed"] == 1 and not metrics["diverged"]
 
 

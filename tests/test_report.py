@@ -143,7 +143,7 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     config = validated(config)
     plan = make_plan(config)
     for run in plan.runs.values():
-        train_run(run.config, root / run.dir, Runtime(threads=1), log=lambda _: None)
+        train_run(run.train_config, root / run.dir, Runtime(threads=1), log=lambda _: None)
     study = root / "results/studies/s"
     rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in plan.studies["s"].members]
     write_members(rows, study / "runs.csv")

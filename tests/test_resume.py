@@ -48,7 +48,7 @@ def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
         assert status.returncode == 0, status.stderr
         epochs = re.search(r"partial, epoch (\d) of 4", status.stdout)
         assert epochs and 1 <= int(epochs.group(1)) < 4, status.stdout
-        assert "0 done, 1 partial, 0 pending" in status.stdout
+        assert "1 trajectories: 0 done, 0 to grow, 1 partial, 0 pending" in status.stdout
 
         # snakemake knows the job never finished: it needs --unlock, then refuses to go on without
         # --rerun-incomplete

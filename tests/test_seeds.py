@@ -86,12 +86,12 @@ def test_snakemake_points_the_report_at_the_studys_first_seed(workflow_dir):
     (workflow_dir / "extra.yaml").write_text(yaml.safe_dump(extra))
     files = ["config/config.yaml", "config/smoke.yaml", "extra.yaml"]
     plan = make_plan(validated(read_config_files([workflow_dir / f for f in files]), check_paths=False))
-    expected = plan.run_of("batch_size", "bs4", 7).dir
+    expected = plan.run_of("batch_size", "bs4", 7).id
     result = snakemake(
         workflow_dir, "-n", "-p", "--cores", "1", "--configfile", "config/smoke.yaml", "extra.yaml", timeout=120
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"--run-config {expected}/config.json" in result.stdout
+    assert f"--run-config results/plan/runs/{expected}.json --epochs 2 " in result.stdout
     assert job_counts(result.stdout)["train"] == len(plan.runs)
 
 

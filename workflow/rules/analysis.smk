@@ -154,7 +154,7 @@ rule beta_vs_curvature:
 rule surface:
     input:
         run_config=ancient(f"{RUNS_DIR}/{{run}}/{rundir.CONFIG}"),  # its architecture: the same at every length
-        weights=MEMBER_WEIGHTS,
+        weights=ancient(MEMBER_WEIGHTS),  # the same for as long as its name: a link that shares model.pt's mtime
         data=ancient(DATASET_FILE),
         runtime=ancient(RUNTIME_SETTINGS),
     output:

@@ -22,7 +22,7 @@ if PLAN.interprets:
     rule filters:
         input:
             run_config=ancient(f"{FILTERS_RUN}/{rundir.CONFIG}"),  # its architecture: the same at every length
-            weights=FILTERS_WEIGHTS,
+            weights=ancient(FILTERS_WEIGHTS),  # the same for as long as its name (a link: model.pt's mtime)
         output:
             report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
         log:
@@ -38,7 +38,7 @@ if PLAN.interprets:
     rule feature_maps:
         input:
             run_config=ancient(f"{FEATURE_MAPS_RUN}/{rundir.CONFIG}"),
-            weights=FEATURE_MAPS_WEIGHTS,
+            weights=ancient(FEATURE_MAPS_WEIGHTS),
             runtime=ancient(RUNTIME_SETTINGS),
         output:
             report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
