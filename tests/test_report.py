@@ -151,7 +151,7 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     study_curves(StudyRuns.from_csv(study / "runs.csv"), study / "curves.png", title=HOSTILE)
     curvature = curvature_study(root, plan)
     hyper_dir = root / plan.run_of("s", "a", 0).dir
-    write_hyperparameters(hyper_dir / "config.json", root / "hyperparameters.csv")
+    write_hyperparameters(hyper_dir / "config.json", plan.member("s", "a", 0).epochs, root / "hyperparameters.csv")
     spec = {
         "title": HOSTILE,
         "config_hash": "0123456789",
@@ -172,6 +172,7 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
             "study": "s",
             "variant": "a",
             "run_dir": str(hyper_dir),
+            "epochs": plan.member("s", "a", 0).epochs,
         },
         "published": str(root / "published.csv"),
         "benchmarks": [],
