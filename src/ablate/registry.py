@@ -28,7 +28,7 @@ def import_reference(reference: str) -> Any:
 
 @dataclass(frozen=True)
 class Entry:
-    """A dataset, loss, activation, init, optimizer or scheduler."""
+    """A loss, activation, init or optimizer, and what the other kinds' entries share."""
 
     name: str
     function: str | None = None
