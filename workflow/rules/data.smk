@@ -1,6 +1,8 @@
 # Fetch or check the data once, on the machine that runs snakemake (compute nodes may have no network).
 # Its output goes to the log and to the terminal (tee; the shell's pipefail keeps a failure's exit status):
 # offline, the message that says where to put cifar-10-python.tar.gz shows without --show-failed-logs.
+# It runs before the other ready jobs (priority): a data problem stops the workflow before the plan's many
+# small jobs have run.
 localrules:
     dataset,
 
@@ -12,6 +14,7 @@ rule dataset:
         DATASET_FILE,
     log:
         "results/logs/dataset.log",
+    priority: 100
     conda:
         "../envs/ablate.yaml"
     params:

@@ -39,6 +39,7 @@ rule dataset_identity:
         DATASET_IDENTITY.format(dataset=DATASET_NAME),
     log:
         "results/logs/plan/dataset.log",
+    priority: 100  # the data job's input, which runs first (data.smk)
     run:
         rundir.write_json(output[0], DATASET)
 
