@@ -124,7 +124,7 @@ RUNTIME = {
 }
 
 
-def run_length(wildcards):
+def length_file(wildcards):
     """The length file of a train job: the plan's length where the run's finished state falls short of it (new:
     the run trains, grows or resumes), else the length it was trained to (`ancient`: a lowered length trains
     nothing). The one place the workflow reads a run directory to decide (ablate.trajectory.length_to_train)."""
@@ -134,7 +134,7 @@ def run_length(wildcards):
     return path if grows else ancient(path)
 
 
-def member_weights(member):
+def weights_file(member):
     """The weights file a member's readers take: its trajectory's weights after its epochs."""
     return MEMBER_WEIGHTS.format(run=member.run_id, epochs=member.epochs)
 

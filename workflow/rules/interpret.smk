@@ -4,8 +4,8 @@
 if PLAN.interprets:
     FILTERS_RUN = PLAN.ref_run_dir("filters")
     FEATURE_MAPS_RUN = PLAN.ref_run_dir("feature_maps")
-    FILTERS_WEIGHTS = member_weights(PLAN.ref_member("filters"))
-    FEATURE_MAPS_WEIGHTS = member_weights(PLAN.ref_member("feature_maps"))
+    FILTERS_WEIGHTS = weights_file(PLAN.ref_member("filters"))
+    FEATURE_MAPS_WEIGHTS = weights_file(PLAN.ref_member("feature_maps"))
 
     rule architecture:
         output:

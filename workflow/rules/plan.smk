@@ -22,7 +22,7 @@ rule run_config:
 
 # The length a train job takes its run to (the name says it), and the member lengths it keeps weights at, as
 # the plan had them when the file was written (never rewritten). Which length file a train job reads is the
-# train rule's input function run_length (common.smk): a new name grows the run.
+# train rule's input function length_file (common.smk): a new name grows the run.
 rule run_length:
     output:
         RUN_LENGTH,

@@ -1,6 +1,6 @@
 # One job per trajectory (ablate.trajectory). A run directory is named by the hash of its identity: the resolved
 # config, without `epochs` where the schedule does not read them, with ablate.TRAINING_CODE_VERSION. Its length is
-# the input function run_length (common.smk): a config that asks more of a finished run grows it from its final
+# the input function length_file (common.smk): a config that asks more of a finished run grows it from its final
 # state, one that asks less trains nothing. Nothing else (touching files, moving the data, another device)
 # retrains. The data manifest is `ancient`: re-checking the data never retrains either.
 # Editing the shell command below makes Snakemake rerun every train job (its "code" rerun trigger), which
@@ -16,7 +16,7 @@ rule train:
         data=ancient(DATASET_FILE),
         runtime=ancient(RUNTIME_SETTINGS),
         run_config=ancient(RUN_CONFIG),
-        length=run_length,
+        length=length_file,
     output:
         **{key: f"{RUNS_DIR}/{{run}}/{name}" for key, name in rundir.OUTPUTS.items()},
     log:
