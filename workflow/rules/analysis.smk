@@ -18,6 +18,8 @@ rule study_summary:
         ),
     log:
         "results/logs/study_summary/{study}.log",
+    benchmark:
+        "results/benchmarks/study_summary/{study}.tsv"
     conda:
         "../envs/ablate.yaml"
     shell:
@@ -41,6 +43,8 @@ rule study_curves:
         ),
     log:
         "results/logs/study_curves/{study}.log",
+    benchmark:
+        "results/benchmarks/study_curves/{study}.tsv"
     conda:
         "../envs/ablate.yaml"
     params:
@@ -69,6 +73,8 @@ rule probe_envelope:
         ),
     log:
         "results/logs/probe_envelope/{study}-{probe}.log",
+    benchmark:
+        "results/benchmarks/probe_envelope/{study}-{probe}.tsv"
     conda:
         "../envs/ablate.yaml"
     params:
@@ -89,6 +95,8 @@ rule hyperparameters:
         report(HYPERPARAMETERS, caption="../report/hyperparameters.rst", category="1. Tables"),
     log:
         "results/logs/hyperparameters.log",
+    benchmark:
+        "results/benchmarks/hyperparameters.tsv"
     conda:
         "../envs/ablate.yaml"
     params:
@@ -112,6 +120,8 @@ if config["report"]["published"]:
             report(PUBLISHED, caption="../report/published.rst", category="1. Tables"),
         log:
             "results/logs/published.log",
+        benchmark:
+            "results/benchmarks/published.tsv"
         conda:
             "../envs/ablate.yaml"
         shell:
@@ -138,6 +148,8 @@ rule beta_vs_curvature:
         ),
     log:
         "results/logs/beta_vs_curvature/{study}.log",
+    benchmark:
+        "results/benchmarks/beta_vs_curvature/{study}.tsv"
     conda:
         "../envs/ablate.yaml"
     params:
@@ -162,6 +174,8 @@ rule surface:
         path=SURFACE_PATH,
     log:
         "results/logs/surface/{study}-{run}-epoch{epochs}.log",
+    benchmark:
+        "results/benchmarks/surface/{study}-{run}-epoch{epochs}.tsv"
     conda:
         "../envs/ablate.yaml"
     threads: config["execution"]["train_threads"]
@@ -196,6 +210,8 @@ rule surface_figure:
         summary=SURFACE_SUMMARY,
     log:
         "results/logs/surface_figure/{study}.log",
+    benchmark:
+        "results/benchmarks/surface_figure/{study}.tsv"
     conda:
         "../envs/ablate.yaml"
     params:

@@ -14,6 +14,8 @@ rule dataset:
         DATASET_FILE,
     log:
         "results/logs/dataset.log",
+    benchmark:
+        "results/benchmarks/dataset.tsv"
     priority: 100
     conda:
         "../envs/ablate.yaml"

@@ -12,6 +12,8 @@ if PLAN.interprets:
             report(ARCHITECTURE, caption="../report/architecture.rst", category="1. Tables"),
         log:
             "results/logs/architecture.log",
+        benchmark:
+            "results/benchmarks/architecture.tsv"
         conda:
             "../envs/ablate.yaml"
         params:
@@ -27,6 +29,8 @@ if PLAN.interprets:
             report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
         log:
             "results/logs/filters.log",
+        benchmark:
+            "results/benchmarks/filters.tsv"
         conda:
             "../envs/ablate.yaml"
         params:
@@ -44,6 +48,8 @@ if PLAN.interprets:
             report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
         log:
             "results/logs/feature_maps.log",
+        benchmark:
+            "results/benchmarks/feature_maps.tsv"
         conda:
             "../envs/ablate.yaml"
         params:

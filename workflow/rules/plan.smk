@@ -16,6 +16,8 @@ rule run_config:
         RUN_CONFIG,
     log:
         "results/logs/plan/{run}.log",
+    benchmark:
+        "results/benchmarks/plan/{run}.tsv"
     run:
         rundir.write_json(output[0], PLAN.runs[wildcards.run].config)
 
@@ -28,6 +30,8 @@ rule run_length:
         RUN_LENGTH,
     log:
         "results/logs/plan/{run}-epochs{epochs}.log",
+    benchmark:
+        "results/benchmarks/plan/{run}-epochs{epochs}.tsv"
     run:
         epochs = int(wildcards.epochs)
         weights_at = [e for e in PLAN.runs[wildcards.run].member_epochs if e <= epochs]
@@ -39,6 +43,8 @@ rule dataset_identity:
         DATASET_IDENTITY.format(dataset=DATASET_NAME),
     log:
         "results/logs/plan/dataset.log",
+    benchmark:
+        "results/benchmarks/plan/dataset.tsv"
     priority: 100  # the data job's input, which runs first (data.smk)
     run:
         rundir.write_json(output[0], DATASET)
@@ -51,6 +57,8 @@ rule runtime:
         RUNTIME_SETTINGS,
     log:
         "results/logs/plan/runtime.log",
+    benchmark:
+        "results/benchmarks/plan/runtime.tsv"
     params:
         settings=RUNTIME,
     run:
@@ -63,6 +71,8 @@ rule study_runs:
         STUDY_RUNS,
     log:
         "results/logs/plan/{study}-runs.log",
+    benchmark:
+        "results/benchmarks/plan/{study}-runs.tsv"
     params:
         members=lambda wc: [m.row() for m in PLAN.studies[wc.study].members],
     run:

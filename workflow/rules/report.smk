@@ -13,6 +13,8 @@ rule report_spec:
         REPORT_SPEC,
     log:
         "results/logs/report/spec.log",
+    benchmark:
+        "results/benchmarks/report/spec.tsv"
     params:
         spec_hash=config_hash(SPEC),
     run:
@@ -27,6 +29,8 @@ rule report:
         report(REPORT, caption="../report/report.rst", category="0. Report"),
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         "../envs/ablate.yaml"
     shell:

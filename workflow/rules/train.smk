@@ -50,6 +50,8 @@ rule member_weights:
         MEMBER_WEIGHTS,
     log:
         "results/logs/member_weights/{run}-epoch{epochs}.log",
+    benchmark:
+        "results/benchmarks/member_weights/{run}-epoch{epochs}.tsv"
     conda:
         "../envs/ablate.yaml"
     params:
