@@ -89,7 +89,7 @@ def test_members_that_differ_only_in_length_share_one_trained_run(grown):
 def test_raising_one_variants_epochs_trains_only_the_new_epochs(grown):
     run = plan_of(grown).run_of("grow", "a_long", 0)
     set_epochs(grown, "a_long", 5)
-    assert dry_run(grown) == {"run_length": 1, "train": 1, **READERS}
+    assert dry_run(grown) == {"train": 1, **READERS}
     result = snakemake(grown, "--cores", "2", *GROW, timeout=600)
     assert result.returncode == 0, result.stderr[-6000:]
     log = train_log(grown, run.id)

@@ -139,8 +139,6 @@ def test_editing_one_variant_reruns_exactly_that_run_and_its_readers(smoke):
         result = snakemake(smoke, "-n", "--cores", "all", *SMOKE, timeout=120)
         assert result.returncode == 0, result.stderr
         assert job_counts(result.stdout) == {
-            "run_config": 1,
-            "run_length": 1,
             "train": 1,
             "study_runs": 1,
             "report_spec": 1,

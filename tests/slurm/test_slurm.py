@@ -320,7 +320,7 @@ def test_a_raised_length_grows_its_run_in_one_slurm_job(cluster, tmp_path):
         assert reference.wait(timeout=600) == 0, (tmp_path / "local.txt").read_text()[-6000:]
     finally:
         kill_group(reference)
-    # study_runs and run_length are local rules: they run on the submitting machine
+    # study_runs is a local rule: it runs on the submitting machine (the plan's other files are written at parse time)
     assert Counter(submitted(output).values()) == {"train": 1, "study_summary": 1, "study_curves": 1, "report": 1}
     files = [slurm / "config/config.yaml", slurm / "tests/grow.yaml"]
     run_dir = make_plan(validated(read_config_files(files), check_paths=False)).run_of("grow", "a_long", 0).dir

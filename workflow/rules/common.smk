@@ -1,10 +1,11 @@
-# The run table: config -> studies -> runs, computed once at parse time by the library (no torch import,
-# no side effects). Input functions below only look things up in it; plan.smk writes it out as files.
+# The run table: config -> studies -> runs, computed once at parse time by the library (no torch import). Parse
+# time writes the plan's files named by their content (write_plan_files: it reads each run directory's progress
+# once, to know which length a train job takes); input functions below only look things up.
 import os
 from functools import partial
 from pathlib import Path
 
-from ablate import rundir, trajectory
+from ablate import rundir
 from ablate.analysis.layout import (
     ARCHITECTURE,
     BETA_CURVATURE_FIGURE,
@@ -29,7 +30,14 @@ from ablate.execution.machine import require_tensorboard, uses_cuda
 from ablate.execution.pool import NoGpu, detect_pool
 from ablate.execution.slurm import gpu_shards
 from ablate.plan.config import ordered_like, read_config_files, validated
-from ablate.plan.layout import DATASET_IDENTITY, RUN_CONFIG, RUN_LENGTH, RUNTIME_SETTINGS, STUDY_RUNS, write_members
+from ablate.plan.layout import (
+    DATASET_IDENTITY,
+    RUN_CONFIG,
+    RUNTIME_SETTINGS,
+    STUDY_RUNS,
+    write_members,
+    write_plan_files,
+)
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
 from ablate.report.spec import REPORT, REPORT_SPEC, report_spec, spec_paths
 from ablate.rundir import MEMBER_WEIGHTS, RUNS_DIR, TRAIN_BENCHMARK
@@ -47,6 +55,8 @@ DATASET = dataset_identity(config["dataset"])
 DATASET_NAME = f"{DATASET['name']}-{config_hash(DATASET)}"  # named by its identity: never rewritten
 DATASET_FILE = DATASET_MANIFEST.format(dataset=DATASET_NAME)
 SPEC = report_spec(PLAN, config)
+# each run's config and length file and the dataset's identity, named by their content: written here, once
+RUN_LENGTHS = write_plan_files(PLAN, DATASET, DATASET_NAME)
 
 
 wildcard_constraints:
@@ -125,12 +135,10 @@ RUNTIME = {
 
 
 def length_file(wildcards):
-    """The length file of a train job: the plan's length where the run's finished state falls short of it (new:
-    the run trains, grows or resumes), else the length it was trained to (`ancient`: a lowered length trains
-    nothing). The one place the workflow reads a run directory to decide (ablate.trajectory.length_to_train)."""
-    run = PLAN.runs[wildcards.run]
-    epochs, grows = trajectory.length_to_train(run.dir, run.epochs)
-    path = RUN_LENGTH.format(run=run.id, epochs=epochs)
+    """The length file of a train job (ablate.plan.layout.write_plan_files): where the run has new work (it trains,
+    grows or resumes), the plan's length; else the length it was trained to, `ancient` (a lowered length trains
+    nothing)."""
+    path, grows = RUN_LENGTHS[wildcards.run]
     return path if grows else ancient(path)
 
 

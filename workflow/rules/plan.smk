@@ -1,53 +1,11 @@
-# The plan as files, written by the snakemake process itself (local `run:` rules, no job script: the plan
-# exists only in this process, and nothing structured goes through a command line). Jobs take these files as
-# inputs. A run's config file and the dataset's identity are named by the hash of their content, so they
-# are never rewritten and their readers take them `ancient`; the others are rewritten when their params (what
-# they hold) change, which reruns exactly their readers.
+# The plan as files, written by the snakemake process itself (the plan exists only in this process, and nothing
+# structured goes through a command line). Jobs take these files as inputs. Those named by their content (each
+# run's config and length files, the dataset's identity) are written once at parse time (common.smk,
+# ablate.plan.layout.write_plan_files), not by a job per file. The two below hold what can change under one name:
+# local `run:` jobs rewrite them when their params (what they hold) change, which reruns exactly their readers.
 localrules:
-    run_config,
-    run_length,
-    dataset_identity,
     runtime,
     study_runs,
-
-
-rule run_config:
-    output:
-        RUN_CONFIG,
-    log:
-        "results/logs/plan/{run}.log",
-    benchmark:
-        "results/benchmarks/plan/{run}.tsv"
-    run:
-        rundir.write_json(output[0], PLAN.runs[wildcards.run].config)
-
-
-# The length a train job takes its run to (the name says it), and the member lengths it keeps weights at, as
-# the plan had them when the file was written (never rewritten). Which length file a train job reads is the
-# train rule's input function length_file (common.smk): a new name grows the run.
-rule run_length:
-    output:
-        RUN_LENGTH,
-    log:
-        "results/logs/plan/{run}-epochs{epochs}.log",
-    benchmark:
-        "results/benchmarks/plan/{run}-epochs{epochs}.tsv"
-    run:
-        epochs = int(wildcards.epochs)
-        weights_at = [e for e in PLAN.runs[wildcards.run].member_epochs if e <= epochs]
-        rundir.write_json(output[0], {"epochs": epochs, "weights_at": weights_at})
-
-
-rule dataset_identity:
-    output:
-        DATASET_IDENTITY.format(dataset=DATASET_NAME),
-    log:
-        "results/logs/plan/dataset.log",
-    benchmark:
-        "results/benchmarks/plan/dataset.tsv"
-    priority: 100  # the data job's input, which runs first (data.smk)
-    run:
-        rundir.write_json(output[0], DATASET)
 
 
 # Device, data root, GPUs and the like, for train jobs to read. A change reruns this job only: train jobs

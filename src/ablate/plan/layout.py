@@ -1,7 +1,7 @@
-"""The plan as files (workflow/rules/plan.smk): each run's identity and the lengths it trains to, the dataset's
-identity, the runtime settings train jobs read, and each study's membership table. The other stages' outputs
-are theirs: ablate.data.layout, ablate.rundir, ablate.analysis.layout, ablate.report.spec. Plain strings and
-a csv writer: the workflow reads this at parse time.
+"""The plan as files: each run's identity and the lengths it trains to, and the dataset's identity, written at
+parse time (write_plan_files); the runtime settings train jobs read, and each study's membership table, written
+by the jobs of workflow/rules/plan.smk. The other stages' outputs are theirs: ablate.data.layout, ablate.rundir,
+ablate.analysis.layout, ablate.report.spec. Torch-free: the workflow reads this at parse time.
 """
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ablate import rundir
+from ablate import rundir, trajectory
+
+if TYPE_CHECKING:
+    from ablate.plan.runs import Plan
 
 RUN_CONFIG = "results/plan/runs/{run}.json"  # its identity (ablate.trajectory): never rewritten
 # the length a train job takes the run to, and the member lengths it keeps weights at (ablate.trajectory)
@@ -33,3 +37,32 @@ def write_members(members: Iterable[Mapping], path: str | Path) -> None:
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     rundir.write_atomic(path, dump)
+
+
+def write_once(path: str | Path, payload: Mapping | list) -> None:
+    """Write a file named by its content, unless it exists: it is never rewritten, so its readers take it `ancient`
+    and a new name is what makes them run."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rundir.write_json(path, payload)
+
+
+def write_plan_files(plan: Plan, dataset: Mapping, dataset_name: str) -> dict[str, tuple[str, bool]]:
+    """The plan's files that are named by their content, written at parse time by the Snakemake process (no job
+    per file: the plan exists there already), dry runs included, each once: every run's identity (RUN_CONFIG),
+    the length file its train job reads, and the dataset's identity (DATASET_IDENTITY, named `dataset_name`).
+
+    Returns run -> (its length file, whether it is new work): the file of the plan's length where the run's
+    finished state falls short of it (it trains, grows or resumes), else that of the length it was trained to
+    (a lowered length trains nothing; ablate.trajectory.length_to_train)."""
+    write_once(DATASET_IDENTITY.format(dataset=dataset_name), dataset)
+    lengths = {}
+    for run in plan.runs.values():
+        write_once(RUN_CONFIG.format(run=run.id), run.config)
+        epochs, grows = trajectory.length_to_train(run.dir, run.epochs)
+        path = RUN_LENGTH.format(run=run.id, epochs=epochs)
+        # the member lengths it keeps weights at, as the plan has them when the file is written
+        write_once(path, {"epochs": epochs, "weights_at": [e for e in run.member_epochs if e <= epochs]})
+        lengths[run.id] = (path, grows)
+    return lengths
