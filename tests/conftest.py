@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,22 @@ def job_counts(output: str) -> dict[str, int]:
 @pytest.fixture
 def workflow_dir(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "workflow")
+
+
+SMOKE = ("--configfile", "config/smoke.yaml")
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory) -> Path:
+    """The smoke workflow, run once per test session in a fresh copy of the checkout: shared by the tests that read
+    a finished workflow (and by those that edit its config, which put it back before they end)."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("smoke") / "workflow")
+    started = time.perf_counter()
+    result = snakemake(workdir, "--cores", "all", *SMOKE, timeout=1800)
+    seconds = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr[-6000:]
+    print(f"\nsmoke workflow: {seconds:.0f} s on {os.cpu_count()} cores")
+    return workdir
 
 
 def synthetic_config(**defaults) -> dict:

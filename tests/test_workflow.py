@@ -1,4 +1,5 @@
-"""The whole workflow on config/smoke.yaml in a fresh directory, then what Snakemake schedules afterwards."""
+"""The whole workflow on config/smoke.yaml in a fresh directory (the session's `smoke` fixture, conftest.py),
+then what Snakemake schedules afterwards."""
 
 from __future__ import annotations
 
@@ -15,21 +16,9 @@ from ablate.analysis.published import read_published
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
 
-from conftest import CHROMIUM, chromium_page, copy_workflow, job_counts, snakemake
+from conftest import CHROMIUM, SMOKE, chromium_page, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
-SMOKE = ("--configfile", "config/smoke.yaml")
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("smoke") / "workflow")
-    started = time.perf_counter()
-    result = snakemake(workdir, "--cores", "all", *SMOKE, timeout=1800)
-    seconds = time.perf_counter() - started
-    assert result.returncode == 0, result.stderr[-6000:]
-    print(f"\nsmoke workflow: {seconds:.0f} s on {os.cpu_count()} cores")
-    return workdir
 
 
 def smoke_plan(workdir: Path):
