@@ -26,6 +26,7 @@ NOT_RESULTS = {
     "device_name",
     "peak_gpu_memory_mb",
     "oom_retries",
+    "torchvision",  # provenance; read from its package metadata since issue 20, which has no "+cu130" label
 }
 
 

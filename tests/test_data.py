@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import pickle
+import re
+import shutil
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torchvision.datasets import CIFAR10
@@ -15,7 +21,7 @@ from torchvision.datasets import CIFAR10
 from ablate.data import batches, datasets
 from ablate.errors import DataUnavailable
 
-from conftest import snakemake
+from conftest import REPO, snakemake
 
 
 def _md5(payload: bytes) -> str:
@@ -66,7 +72,7 @@ def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_pa
     assert torch.equal(dataset.test.images[3], torch.from_numpy(raw.reshape(3, 32, 32)))
     assert dataset.test.labels[:12].tolist() == [i % 10 for i in range(12)]
     manifest = datasets.prepare(
-        {"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False, tmp_path / "manifest.json"
+        {"name": "cifar10", "train_samples": 50, "test_samples": None}, root, False, tmp_path / "decoded"
     )
     assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
 
@@ -184,7 +190,7 @@ def test_image_folder_is_decoded_to_rgb_32x32(tmp_path):
     first = np.array(Image.open(tmp_path / "train" / "cat" / "0.png"))
     assert torch.equal(dataset.train.images[0], torch.from_numpy(first).permute(2, 0, 1))
     manifest = datasets.prepare(
-        {"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path, False, tmp_path / "m.json"
+        {"name": "image_folder", "train_samples": None, "test_samples": None}, tmp_path, False, tmp_path / "decoded"
     )
     assert manifest["available"] == {"train": 7, "test": 4}
 
@@ -240,3 +246,171 @@ def test_a_failing_data_job_shows_its_reason_in_the_terminal(workflow_dir):
     assert result.returncode != 0
     assert "imgs/train and imgs/test hold different class folders" in result.stdout + result.stderr
     assert not list((workflow_dir / "results").glob("runs/*/metrics.json"))
+
+
+# the data job decodes once (datasets.prepare); jobs load its arrays (load_dataset with `decoded`)
+
+
+def _write_folder(root, counts: dict[str, int], classes=("cat", "dog", "frog"), seed: int = 4) -> None:
+    """root/<split>/<class>/<i>.png or .jpg (every other one a JPEG, one of them grey and larger than 32x32)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, count in counts.items():
+        for label in classes:
+            (root / split / label).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / label / (f"{i}.png" if i % 2 else f"{i}.jpg"))
+    Image.fromarray(rng.integers(0, 256, size=(40, 48), dtype=np.uint8)).save(root / "train" / classes[0] / "grey.jpg")
+
+
+def _folder_identity(root, train_samples, test_samples, subset_seed: int = 0) -> dict:
+    from ablate.plan.runs import dataset_identity
+
+    return dataset_identity(
+        {
+            "name": "image_folder",
+            "root": str(root),
+            "id": "folder",
+            "seed": 0,
+            "train_samples": train_samples,
+            "test_samples": test_samples,
+            "subset_seed": subset_seed,
+        }
+    )
+
+
+@pytest.fixture(params=["synthetic", "image_folder", "cifar10"])
+def source(request, tmp_path):
+    """(identity, root) of each source kind, small: generated, a folder of PNG and JPEG files, CIFAR-10's files."""
+    from ablate.plan.runs import dataset_identity
+
+    if request.param == "synthetic":
+        settings = {"name": "synthetic", "id": None, "seed": 2, "train_samples": 60, "test_samples": 30}
+        return dataset_identity({**settings, "subset_seed": 0, "root": "unused"}), tmp_path / "unused"
+    if request.param == "image_folder":
+        _write_folder(tmp_path / "imgs", {"train": 7, "test": 4})
+        return _folder_identity(tmp_path / "imgs", 10, None, subset_seed=5), tmp_path / "imgs"
+    root, _ = request.getfixturevalue("cifar_archive")
+    datasets.cifar10(root, download=True)  # extracted, as the data job does before any run
+    return {"name": "cifar10", "id": "cifar10", "train_samples": 30, "test_samples": 10, "subset_seed": 1}, root
+
+
+def test_the_data_jobs_arrays_are_what_a_run_decodes_from_its_source(source, tmp_path):
+    identity, root = source
+    folder = tmp_path / "results/data/d-0123456789"
+    manifest = datasets.prepare(identity, root, False, folder, fingerprint="abc")
+    decoded = datasets.load_dataset(identity, "nowhere", decoded=folder)
+    direct = datasets.load_dataset(identity, root)
+    for split in ("train", "test"):
+        ours, theirs = getattr(decoded, split), getattr(direct, split)
+        assert ours.images.dtype == torch.uint8 and ours.labels.dtype == torch.int64
+        assert ours.images.shape[1:] == (3, 32, 32) and len(ours) == manifest["used"][split]
+        assert torch.equal(ours.images, theirs.images) and torch.equal(ours.labels, theirs.labels)
+    assert decoded.classes == direct.classes and manifest["classes"] == list(direct.classes)
+    # the manifest: what it had, and each array file's sha256 and the source's fingerprint
+    assert manifest == json.loads((tmp_path / "results/data/d-0123456789.json").read_text())
+    assert manifest["identity"] == identity and manifest["fingerprint"] == "abc"
+    assert sorted(manifest["sha256"]) == sorted(path.name for path in folder.iterdir())
+    for name, digest in manifest["sha256"].items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+    assert not [path for path in folder.parent.rglob(".*")]  # atomic writes leave no temporary file
+
+
+def test_decoded_data_must_be_there_and_be_the_runs(tmp_path):
+    identity = {"name": "synthetic", "id": "synthetic", "train_samples": 20, "test_samples": 10, "seed": 0}
+    folder = tmp_path / "synthetic-x"
+    with pytest.raises(DataUnavailable, match=r"synthetic-x.json is missing: run the dataset rule"):
+        datasets.load_dataset(identity, "unused", decoded=folder)
+    datasets.prepare(identity, "unused", False, folder)
+    (folder / "test-labels.npy").unlink()
+    with pytest.raises(DataUnavailable, match=r"test-labels.npy is missing: run the dataset rule"):
+        datasets.load_dataset(identity, "unused", decoded=folder)
+    datasets.prepare(identity, "unused", False, folder)
+    with pytest.raises(DataUnavailable, match="not the run's"):  # another config's data
+        datasets.load_dataset({**identity, "seed": 1}, "unused", decoded=folder)
+
+
+def test_a_run_on_the_decoded_arrays_equals_one_decoding_its_source(tmp_path):
+    from ablate.plan.config import validated
+    from ablate.plan.runs import make_plan
+    from ablate.training.trainer import Runtime, train_run
+
+    from conftest import synthetic_config
+
+    config = synthetic_config(epochs=1, width=0.25)
+    config["dataset"].update(train_samples=96, test_samples=48)
+    run = next(iter(make_plan(validated(config, check_paths=False)).runs.values())).train_config
+    datasets.prepare(run["dataset"], "unused", False, tmp_path / "data")
+    quiet = lambda _: None  # noqa: E731
+    plain = train_run(run, tmp_path / "plain", Runtime(threads=1), quiet)
+    loaded = train_run(run, tmp_path / "decoded", Runtime(threads=1, decoded_data=str(tmp_path / "data")), quiet)
+    assert plain["final_test_acc"] == loaded["final_test_acc"]
+    columns = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr"]
+    history = [pd.read_csv(tmp_path / name / "history.csv")[columns] for name in ("plain", "decoded")]
+    assert history[0].equals(history[1])
+    weights = [torch.load(tmp_path / name / "model.pt", weights_only=True) for name in ("plain", "decoded")]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+def test_a_folders_fingerprint_changes_with_its_files_not_its_place(tmp_path):
+    import os
+    import shutil
+
+    from ablate import registry
+
+    _write_folder(tmp_path / "a", {"train": 2, "test": 1})
+    folder = registry.DATASETS["image_folder"].source
+    before = folder.fingerprint({"root": str(tmp_path / "a")})
+    shutil.copytree(tmp_path / "a", tmp_path / "moved" / "a")  # copy2: sizes and modification times kept
+    assert folder.fingerprint({"root": str(tmp_path / "moved" / "a")}) == before
+    (tmp_path / "a/test/dog/new.png").write_bytes((tmp_path / "a/test/dog/0.jpg").read_bytes())
+    added = folder.fingerprint({"root": str(tmp_path / "a")})
+    assert added != before
+    rewritten = tmp_path / "a/train/cat/1.png"
+    stat = rewritten.stat()
+    rewritten.write_bytes(bytes(reversed(rewritten.read_bytes())))  # the same size
+    os.utime(rewritten, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later write, on any file system
+    assert folder.fingerprint({"root": str(tmp_path / "a")}) not in (before, added)
+    assert registry.DATASETS["cifar10"].source.fingerprint({}) == datasets.CIFAR10_ARCHIVE
+    assert registry.DATASETS["synthetic"].source.fingerprint({}) == ""
+
+
+def test_the_fingerprint_imports_neither_torch_nor_pil(tmp_path):
+    """The workflow computes it at parse time."""
+    code = (
+        "import sys; from ablate import datasources; datasources.folder_fingerprint(sys.argv[1]); "
+        "assert not {'torch', 'PIL', 'torchvision'} & set(sys.modules), sorted(sys.modules)"
+    )
+    _write_folder(tmp_path, {"train": 1, "test": 1})
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+
+
+@pytest.mark.parametrize("problem", ["bad image", "too few", "classes differ", "empty class"])
+def test_the_data_job_refuses_a_broken_folder_with_one_message(problem, tmp_path):
+    root = tmp_path / "imgs"
+    _write_folder(root, {"train": 3, "test": 2})
+    identity = _folder_identity(root, None, None)
+    if problem == "bad image":
+        (root / "train/dog/1.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        expected = f"{root}/train/dog/1.png does not decode as an image"
+    elif problem == "too few":
+        identity = _folder_identity(root, 5, 7)
+        expected = f"{root}/test holds 6 images, fewer than dataset.test_samples asks for (7)"
+    elif problem == "classes differ":
+        (root / "test/frog").rename(root / "test/toad")
+        expected = f"{root}/train and {root}/test hold different class folders"
+    else:
+        shutil.rmtree(root / "test/dog")
+        (root / "test/dog").mkdir()
+        expected = "Found no valid file for the classes dog"
+    with pytest.raises(DataUnavailable, match=re.escape(expected)):
+        datasets.prepare(identity, root, False, tmp_path / "data")
+    if problem == "bad image":  # the entry script: the message alone, no traceback
+        (tmp_path / "identity.json").write_text(json.dumps(identity))
+        script = REPO / "workflow/scripts/dataset.py"
+        args = ["--identity", str(tmp_path / "identity.json"), "--root", str(root), "--out", str(tmp_path / "data")]
+        result = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {expected}"), lines

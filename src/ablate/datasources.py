@@ -1,6 +1,7 @@
 """Where a dataset's images come from: one class per source kind (registry.yaml's `source:`), the only place
 that tells the kinds apart. Each holds the kind's identity (what about the data changes results), its check
-(before any job runs), its loader (every image of both splits) and what the data job records of it.
+(before any job runs), its loader (every image of both splits) and its fingerprint (what, when it changes,
+makes the data job decode again).
 
   Download   fetched into the data root once, by the data job (CIFAR-10: torchvision's archive)
   Folder     root/train/<class>/*, root/test/<class>/*; named by the folder
@@ -13,12 +14,14 @@ its data, as the registry does for every function.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ablate.errors import ConfigError
+from ablate.errors import ConfigError, DataUnavailable
 
 SPLITS = ("train", "test")
 
@@ -59,10 +62,10 @@ class Source:
         """Every image of both splits (a run then takes its subset, ablate.data.datasets.load_dataset)."""
         raise NotImplementedError
 
-    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
-        """The images each split holds and the class names, for the data job's manifest."""
-        data = self.load(identity, root, download)
-        return {"train": len(data.train), "test": len(data.test)}, data.classes
+    def fingerprint(self, dataset: Mapping) -> str:
+        """Cheap, at parse time: a change of it makes the data job decode again (a `params:` entry of the rule).
+        Not part of any run's identity: new data never retrains a run."""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,17 @@ class Download(Source):
     def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
         return self.loader()(root, download)
 
+    def fingerprint(self, dataset: Mapping) -> str:
+        return self.archive  # a checked archive: what it holds does not change
+
 
 @dataclass(frozen=True)
 class Folder(Source):
     """root/train/<class>/* and root/test/<class>/*, named by the folder: moving it changes no run.
 
-    function(root) decodes both splits; sizes(root) -> (images per split, class names) only lists the files."""
+    function(root) decodes both splits; sizes(root) -> (images per split, class names) only lists the files.
+    Its fingerprint covers every file's path, size and modification time: a file added, removed or rewritten
+    makes the data job decode the folder again; a moved folder keeps it (the data job's root param still changes)."""
 
     sizes: str
 
@@ -107,12 +115,20 @@ class Folder(Source):
             )
 
     def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
-        return self.loader()(root)
-
-    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
         from ablate.registry import import_reference  # at call time: the registry imports this module
 
-        return import_reference(self.sizes)(root)  # counted, not decoded: a large folder is decoded by each run only
+        counts, _ = import_reference(self.sizes)(root)  # counted before decoding: a short folder fails at once
+        for split in SPLITS:
+            wanted = identity[f"{split}_samples"]
+            if wanted and wanted > counts[split]:
+                raise DataUnavailable(
+                    f"{Path(root) / split} holds {counts[split]} images, fewer than dataset.{split}_samples asks "
+                    f"for ({wanted}): add images or lower {split}_samples"
+                )
+        return self.loader()(root)
+
+    def fingerprint(self, dataset: Mapping) -> str:
+        return folder_fingerprint(dataset["root"])
 
 
 @dataclass(frozen=True)
@@ -134,10 +150,21 @@ class Generated(Source):
     def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
         return self.loader()(identity["train_samples"], identity["test_samples"], identity["seed"], self.classes)
 
-    def describe(self, identity: Mapping, root: str | Path, download: bool) -> tuple[dict[str, int], tuple[str, ...]]:
-        # nothing to check: made at the configured size when a run starts
-        sizes = {split: identity[f"{split}_samples"] for split in SPLITS}
-        return sizes, tuple(f"class{c}" for c in range(self.classes))
+
+def folder_fingerprint(root: str | Path) -> str:
+    """sha256 over the relative path, size and modification time (ns) of every file under root/train and
+    root/test, in sorted order: stats, no reads (60,000 files: 0.2-0.3 s), torch- and PIL-free for parse time."""
+    root = str(root)
+    lines = []
+    for split in SPLITS:
+        for folder, subfolders, files in os.walk(os.path.join(root, split), followlinks=True):
+            subfolders.sort()  # walked in sorted order, whatever the file system lists first
+            relative = os.path.relpath(folder, root).replace(os.sep, "/")
+            prefix = folder + os.sep  # not os.path.join, a fifth of the time at 60,000 files
+            for name in sorted(files):
+                stat = os.stat(prefix + name)
+                lines.append(f"{relative}/{name}\0{stat.st_size}\0{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 # registry.yaml's `source:` -> its class; the entry's other fields, but description and study, are its own

@@ -53,8 +53,13 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
+def json_text(payload: Mapping | list) -> str:
+    """What write_json writes."""
+    return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
 def write_json(path: str | Path, payload: Mapping | list) -> None:
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n"))
+    write_atomic(path, lambda tmp: tmp.write_text(json_text(payload)))
 
 
 def write_csv(path: str | Path, columns: Iterable[str], rows: Iterable[Mapping]) -> None:

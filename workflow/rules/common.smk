@@ -25,7 +25,7 @@ from ablate.analysis.layout import (
     SURFACE_SUMMARY,
 )
 from ablate.analysis.published import compared_studies
-from ablate.data.layout import DATASET_MANIFEST
+from ablate.data.layout import DATASET_ARRAYS, DATASET_MANIFEST
 from ablate.execution.machine import require_tensorboard, uses_cuda
 from ablate.execution.pool import NoGpu, detect_pool
 from ablate.execution.slurm import gpu_shards
@@ -35,6 +35,7 @@ from ablate.plan.layout import (
     RUN_CONFIG,
     RUNTIME_SETTINGS,
     STUDY_RUNS,
+    write_if_changed,
     write_members,
     write_plan_files,
 )
@@ -54,6 +55,7 @@ PLAN = make_plan(config)
 DATASET = dataset_identity(config["dataset"])
 DATASET_NAME = f"{DATASET['name']}-{config_hash(DATASET)}"  # named by its identity: never rewritten
 DATASET_FILE = DATASET_MANIFEST.format(dataset=DATASET_NAME)
+DATASET_DIR = DATASET_ARRAYS.format(dataset=DATASET_NAME)  # its splits, decoded once by the data job
 SPEC = report_spec(PLAN, config)
 # each run's config and length file and the dataset's identity, named by their content: written here, once
 RUN_LENGTHS = write_plan_files(PLAN, DATASET, DATASET_NAME)
@@ -123,15 +125,21 @@ if _execution["tensorboard"]:
     require_tensorboard()  # before any job runs, not in each train job
 
 
-# where and how runs execute: read by train jobs, never part of their identity
+# where and how runs execute (results/runtime.json): read by train jobs and the analyses that load data or
+# models, never part of a run's identity
 RUNTIME = {
     "device": _execution["device"],
     "compile": _execution["compile"],
     "eval_batch_size": _execution["eval_batch_size"],
     "data_root": config["dataset"]["root"],
+    "decoded_data": DATASET_DIR,  # the arrays jobs load (data.smk); data_root: for runs without them (by hand)
     "gpu_pool": GPU_POOL.to_json() if GPU_POOL is not None else None,
     "tensorboard": PLAN.tensorboard_dirs() if _execution["tensorboard"] else None,  # run -> event directories
 }
+# Written here, where it changed (dry runs included): every reader takes it `ancient`, so a change reruns nothing
+# and applies to the jobs that run from then on. Not a job: Snakemake would skip the own params changes of the
+# jobs below one that reruns when they take its output `ancient` (snakemake/dag.py, update_needrun, 9.27.1).
+write_if_changed(RUNTIME_SETTINGS, RUNTIME)
 
 
 def length_file(wildcards):

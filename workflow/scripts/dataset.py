@@ -1,7 +1,7 @@
-"""Rule dataset (data.smk): fetch (cifar10 with download) or check the data once, and write its manifest."""
+"""Rule dataset (data.smk): fetch (cifar10 with download), check and decode the data once: the identity's
+splits as arrays in --out, and its manifest beside them."""
 
 import argparse
-from pathlib import Path
 
 from ablate import rundir
 from ablate.data.datasets import prepare
@@ -11,7 +11,8 @@ parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--identity", required=True, help="results/plan/data/<dataset>.json")
 parser.add_argument("--root", required=True)
 parser.add_argument("--download", action="store_true")
-parser.add_argument("--out", required=True)
+parser.add_argument("--out", required=True, help="results/data/<dataset>: the decoded splits")
+parser.add_argument("--fingerprint", default="", help="the source's, from parse time: recorded in the manifest")
 args = parser.parse_args()
 with one_message(f"dataset check of {args.root}"):
-    prepare(rundir.read_json(args.identity), args.root, args.download, Path(args.out))
+    prepare(rundir.read_json(args.identity), args.root, args.download, args.out, args.fingerprint)

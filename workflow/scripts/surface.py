@@ -13,7 +13,7 @@ from ablate.errors import one_message
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)
 parser.add_argument("--weights", required=True, help="the member's weights (results/weights/<run>/epoch<n>.pt)")
-parser.add_argument("--runtime", required=True, help="results/runtime.json (data root, eval batch size)")
+parser.add_argument("--runtime", required=True, help="results/runtime.json (decoded data, eval batch size)")
 parser.add_argument("--span", type=float, required=True)
 parser.add_argument("--points", type=int, required=True)
 parser.add_argument("--samples", type=int, required=True)
@@ -28,7 +28,12 @@ with one_message(f"surface of {args.run_dir}"):
     runtime = rundir.read_json(args.runtime)
     settings = {"span": args.span, "points": args.points, "samples": args.samples, "path_points": args.path_points}
     grid, path = run_surface(
-        args.run_dir, runtime["data_root"], {**settings, "seed": args.seed}, runtime["eval_batch_size"], args.weights
+        args.run_dir,
+        runtime["data_root"],
+        {**settings, "seed": args.seed},
+        runtime["eval_batch_size"],
+        args.weights,
+        decoded=runtime["decoded_data"],  # the data job's arrays
     )
     grid.to_csv(args.grid, index=False)
     path.to_csv(args.path, index=False)

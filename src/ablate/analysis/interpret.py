@@ -45,9 +45,10 @@ def load_run(run_dir: Path, weights: Path | None = None) -> tuple[nn.Module, dic
     return model.eval(), config
 
 
-def sample_image(config: Mapping, data_root: str, index: int = 0) -> torch.Tensor:
-    """The `index`-th test image of the run's dataset (3×H×W float), normalised as in training."""
-    dataset = datasets.load_dataset(config["dataset"], data_root)
+def sample_image(config: Mapping, data_root: str, index: int = 0, decoded: str | None = None) -> torch.Tensor:
+    """The `index`-th test image of the run's dataset (3×H×W float), normalised as in training; from the data
+    job's arrays in `decoded` where given (ablate.data.datasets.load_dataset)."""
+    dataset = datasets.load_dataset(config["dataset"], data_root, decoded=decoded)
     if not 0 <= index < len(dataset.test):
         raise IndexError(f"test image {index} requested; the run's test split holds {len(dataset.test)}")
     normalize = batches.Normalizer(config["normalize"]["mean"], config["normalize"]["std"], "cpu")

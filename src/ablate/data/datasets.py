@@ -1,21 +1,28 @@
 """Datasets as whole uint8 tensors: CIFAR-10 (torchvision's archive), a folder of images per class, or
-generated images; seeded class-stratified subsets; the data check before any train job (`prepare`).
+generated images; seeded class-stratified subsets; the data job (`prepare`), which decodes them once.
 
-Each split is decoded once into an N x 3 x 32 x 32 uint8 tensor, which ablate.data.batches cuts into
-augmented, normalised batches on the training device.
+Each split is an N x 3 x 32 x 32 uint8 tensor, which ablate.data.batches cuts into augmented, normalised batches
+on the training device. The data job writes a dataset identity's splits (after the subset draw) as .npy arrays
+(ablate.data.layout); the workflow's jobs load those (`load_dataset` with `decoded`: ~0.1 s for CIFAR-10,
+where decoding its 60,000 JPEGs takes ~15 s), a run started by hand decodes its source.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ablate import registry
+from ablate import registry, rundir
+from ablate.data.layout import ARRAY_FILES, manifest_of
 from ablate.errors import DataUnavailable
 
 CIFAR10_ARCHIVE = registry.DATASETS["cifar10"].source.archive  # cifar-10-python.tar.gz
@@ -64,17 +71,67 @@ class Dataset:
 
 
 def load_dataset(
-    identity: Mapping, root: str | Path, download: bool = False, device: torch.device | str = "cpu"
+    identity: Mapping,
+    root: str | Path,
+    download: bool = False,
+    device: torch.device | str = "cpu",
+    decoded: str | Path | None = None,
 ) -> Dataset:
-    """The dataset a run's config names (config["dataset"] of a resolved run), on `device`."""
+    """The dataset a run's config names (config["dataset"] of a resolved run), on `device`: with `decoded`, the
+    data job's arrays in that folder (results/data/<dataset>, named by the workflow's runtime settings); without,
+    decoded from its source under `root` (a run started by hand). Both give the same tensors."""
+    data = read_decoded(identity, decoded) if decoded is not None else from_source(identity, root, download)[0]
+    return Dataset(data.train.to(device), data.test.to(device), data.classes)
+
+
+def from_source(identity: Mapping, root: str | Path, download: bool) -> tuple[Dataset, dict[str, int]]:
+    """The identity's splits decoded from its source and drawn (its subset), and the images each split held."""
     data = registry.DATASETS[identity["name"]].source.load(identity, root, download)
     # one draw per config (subset_seed), the same for every run of it; synthetic data is generated at size
     generator = torch.Generator().manual_seed(identity.get("subset_seed", 0))
-    return Dataset(
-        data.train.sample(identity["train_samples"], generator).to(device),
-        data.test.sample(identity["test_samples"], generator).to(device),
-        data.classes,
-    )
+    train = data.train.sample(identity["train_samples"], generator)
+    test = data.test.sample(identity["test_samples"], generator)
+    return Dataset(train, test, data.classes), {"train": len(data.train), "test": len(data.test)}
+
+
+def read_decoded(identity: Mapping, folder: str | Path) -> Dataset:
+    """The splits the data job wrote into `folder` for `identity` (one read of each array file)."""
+    folder = Path(folder)
+    manifest = manifest_of(folder)
+    files = [manifest, *(folder / name for names in ARRAY_FILES.values() for name in names)]
+    missing = next((path for path in files if not path.is_file()), None)
+    if missing is not None:
+        raise DataUnavailable(f"{missing} is missing: run the dataset rule (snakemake {manifest}), which decodes it")
+    described = json.loads(manifest.read_text())
+    if described["identity"] != dict(identity):  # another config's data: never train on it
+        raise DataUnavailable(
+            f"{folder} holds the dataset {described['identity']}, not the run's {dict(identity)}: give the run "
+            "its own dataset's folder, or none to decode its source"
+        )
+    splits = {
+        split: Split(torch.from_numpy(np.load(folder / images)), torch.from_numpy(np.load(folder / labels)))
+        for split, (images, labels) in ARRAY_FILES.items()
+    }
+    return Dataset(splits["train"], splits["test"], tuple(described["classes"]))
+
+
+def write_decoded(data: Dataset, folder: str | Path) -> dict[str, str]:
+    """Write the splits as .npy arrays into `folder` (each file atomically); file name -> its sha256."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    digests = {}
+    for split, names in ARRAY_FILES.items():
+        part = getattr(data, split)
+        for name, tensor in zip(names, (part.images, part.labels), strict=True):
+            rundir.write_atomic(folder / name, partial(_save_array, tensor.contiguous().numpy()))
+            with open(folder / name, "rb") as handle:
+                digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+def _save_array(array: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as handle:  # a file object: np.save would append .npy to the temporary file's name
+        np.save(handle, array)
 
 
 def cifar10(root: str | Path, download: bool = False) -> Dataset:
@@ -105,18 +162,20 @@ def image_folder(root: str | Path) -> Dataset:
     folders = image_folders(root)
 
     def decode(folder: ImageFolder) -> Split:
-        images = torch.empty(len(folder.samples), 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.uint8)
+        images = np.empty((len(folder.samples), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)  # HWC, as PIL gives
         for index, (path, _) in enumerate(folder.samples):
-            with Image.open(path) as image:
-                rgb = image.convert("RGB")
-                if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
-                    rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
-                images[index] = (
-                    torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
-                    .view(IMAGE_SIZE, IMAGE_SIZE, 3)
-                    .permute(2, 0, 1)
-                )
-        return Split(images, torch.tensor(folder.targets, dtype=torch.int64))
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB")
+                    if rgb.size != (IMAGE_SIZE, IMAGE_SIZE):
+                        rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+                    images[index] = np.asarray(rgb)
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+                raise DataUnavailable(
+                    f"{path} does not decode as an image ({type(error).__name__}: {error}): replace or remove it"
+                ) from error
+        pixels = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        return Split(pixels, torch.tensor(folder.targets, dtype=torch.int64))
 
     return Dataset(decode(folders["train"]), decode(folders["test"]), tuple(folders["train"].classes))
 
@@ -125,7 +184,10 @@ def image_folders(root: str | Path) -> dict:
     """split -> torchvision's ImageFolder of root/<split> (files listed, not decoded)."""
     from torchvision.datasets import ImageFolder
 
-    folders = {split: ImageFolder(str(Path(root) / split)) for split in ("train", "test")}
+    try:
+        folders = {split: ImageFolder(str(Path(root) / split)) for split in ("train", "test")}
+    except FileNotFoundError as error:  # no class folder, or one without images
+        raise DataUnavailable(f"{root}: {error}") from error
     if folders["train"].classes != folders["test"].classes:
         raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
     return folders
@@ -165,17 +227,23 @@ def synthetic(train_samples: int, test_samples: int, seed: int, classes: int = 1
     return Dataset(train, test, tuple(f"class{c}" for c in range(classes)))
 
 
-def prepare(identity: Mapping, root: str | Path, download: bool, manifest: Path) -> dict:
-    """Fetch (a download source, with download) or check the data once, before any train job, and describe it
-    (its source's describe: generated data is not made here, a folder's files are counted, not decoded).
+def prepare(identity: Mapping, root: str | Path, download: bool, folder: str | Path, fingerprint: str = "") -> dict:
+    """The data job: fetch (a download source, with download) and decode the data once, before any train job,
+    draw the identity's subset and write its splits into `folder` (ablate.data.layout), then the manifest beside
+    it: the identity, the class names, the images available and used, each array file's sha256, and the
+    source's `fingerprint` the workflow computed at parse time (ablate.datasources).
 
     Train jobs never download: on a cluster they may run where there is no network.
     """
-    import json
-
-    sizes, classes = registry.DATASETS[identity["name"]].source.describe(identity, root, download)
-    used = {split: min(sizes[split], identity[f"{split}_samples"] or sizes[split]) for split in sizes}
-    description = {"identity": dict(identity), "classes": list(classes), "available": sizes, "used": used}
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps(description, indent=2, sort_keys=True) + "\n")
+    data, available = from_source(identity, root, download)
+    files = write_decoded(data, folder)
+    description = {
+        "identity": dict(identity),
+        "classes": list(data.classes),
+        "available": available,
+        "used": {"train": len(data.train), "test": len(data.test)},
+        "sha256": files,
+        "fingerprint": fingerprint,
+    }
+    rundir.write_json(manifest_of(folder), description)
     return description

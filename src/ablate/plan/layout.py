@@ -1,6 +1,6 @@
-"""The plan as files: each run's identity and the lengths it trains to, and the dataset's identity, written at
-parse time (write_plan_files); the runtime settings train jobs read, and each study's membership table, written
-by the jobs of workflow/rules/plan.smk. The other stages' outputs are theirs: ablate.data.layout, ablate.rundir,
+"""The plan as files: each run's identity and the lengths it trains to, the dataset's identity (write_plan_files)
+and the runtime settings jobs read (write_if_changed), written at parse time; each study's membership table,
+written by a job of workflow/rules/plan.smk. The other stages' outputs are theirs: ablate.data.layout, ablate.rundir,
 ablate.analysis.layout, ablate.report.spec. Torch-free: the workflow reads this at parse time.
 """
 
@@ -46,6 +46,16 @@ def write_once(path: str | Path, payload: Mapping | list) -> None:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         rundir.write_json(path, payload)
+
+
+def write_if_changed(path: str | Path, payload: Mapping | list) -> None:
+    """Write a file whose readers all take it `ancient` (they read it when they run, a change reruns none of
+    them), only where what it holds changed."""
+    path = Path(path)
+    text = rundir.json_text(payload)
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rundir.write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def write_plan_files(plan: Plan, dataset: Mapping, dataset_name: str) -> dict[str, tuple[str, bool]]:

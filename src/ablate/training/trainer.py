@@ -43,6 +43,8 @@ class Runtime:
     compile: bool = False
     eval_batch_size: int = 1000
     data_root: str = "resources/data"
+    # the data job's decoded arrays of the run's dataset (results/data/<dataset>); none: decode from data_root
+    decoded_data: str | None = None
     gpu_slot: str | None = (
         None  # "GPU g, k of K slots" where the run holds slots of a GPU pool (ablate.execution.claims)
     )
@@ -101,7 +103,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         # the order of what follows is the order of the runs' random draws: keep it
-        self.dataset = datasets.load_dataset(config["dataset"], runtime.data_root, download=False, device=self.device)
+        self.dataset = datasets.load_dataset(
+            config["dataset"], runtime.data_root, download=False, device=self.device, decoded=runtime.decoded_data
+        )
         self.model = initial_model(config, len(self.dataset.classes)).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
