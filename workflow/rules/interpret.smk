@@ -43,6 +43,7 @@ if PLAN.interprets:
         input:
             run_config=ancient(f"{FEATURE_MAPS_RUN}/{rundir.CONFIG}"),
             weights=ancient(FEATURE_MAPS_WEIGHTS),
+            data=ancient(DATASET_FILE),  # the decoded arrays beside it hold its image
             runtime=ancient(RUNTIME_SETTINGS),
         output:
             report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
