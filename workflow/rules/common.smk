@@ -137,8 +137,9 @@ RUNTIME = {
     "tensorboard": PLAN.tensorboard_dirs() if _execution["tensorboard"] else None,  # run -> event directories
 }
 # Written here, where it changed (dry runs included): every reader takes it `ancient`, so a change reruns nothing
-# and applies to the jobs that run from then on. Not a job: Snakemake would skip the own params changes of the
-# jobs below one that reruns when they take its output `ancient` (snakemake/dag.py, update_needrun, 9.27.1).
+# and applies to the jobs that run from then on. Not a job: when a job reruns, Snakemake 9.27.1 masks every job
+# below it and then skips those that take its outputs `ancient`, without checking their own params (dag.py,
+# DAG.update_needrun; snakemake/snakemake#4166): a surface whose settings changed with the runtime ran a call late.
 write_if_changed(RUNTIME_SETTINGS, RUNTIME)
 
 
