@@ -7,10 +7,10 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from ablate import rundir, trajectory
@@ -99,9 +99,19 @@ def metrics(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,  # the CUDA torch was built with; None on CPU-only builds
-        "torchvision": torchvision.__version__,
+        "torchvision": package_version("torchvision"),
         "python": sys.version.split()[0],
     }
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of package `name` (None where it is not installed), read from its metadata: importing
+    torchvision (and PIL) for its __version__ cost a train job, which never decodes an image, 0.2 s. The
+    metadata's version has no local label (0.29.1, not 0.29.1+cu130): the CUDA build is metrics.json's `cuda`."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def link(source: Path, target: Path) -> None:
