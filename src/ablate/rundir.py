@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
 def json_text(payload: Mapping | list) -> str:
     """What write_json writes."""
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+
+def link(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (no second copy of the bytes), or a copy where links are not allowed."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def write_json(path: str | Path, payload: Mapping | list) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ablate import registry, rundir
+from ablate.errors import ConfigError
 
 WEIGHTS = "weights/epoch{epochs}.pt"  # in a run directory: the weights after a member's last epoch
 
@@ -102,3 +103,28 @@ def member_metrics(metrics: Mapping, history, epochs: int) -> dict[str, Any]:
         return {**metrics, "epochs": epochs}
     rows = history_prefix(history, epochs).to_dict("records")
     return {**metrics, **results(rows, None), "epochs": epochs}
+
+
+def member_weights(run_dir: Path, epochs: int, out: Path) -> None:
+    """`out`: a link to the weights the run in `run_dir` kept after `epochs` (WEIGHTS), saved
+    first from its final state where that is at `epochs` but the file is not (a member that asks for the epoch
+    a run had stopped at). A run that trained past `epochs` before any member asked for them has none: that
+    is a config problem, said in one message."""
+    kept = run_dir / WEIGHTS.format(epochs=epochs)
+    checkpoint = run_dir / rundir.CHECKPOINT
+    if not kept.exists() and checkpoint.exists():
+        import torch  # only here: the job links a file that exists, in a fraction of torch's import
+
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        if len(state["history"]) == epochs:
+            rundir.write_atomic(kept, lambda tmp: torch.save(state["model"], tmp))
+    if not kept.exists():
+        saved = sorted(int(p.stem.removeprefix("epoch")) for p in (run_dir / "weights").glob("epoch*.pt"))
+        raise ConfigError(
+            f"config error: run {run_dir.name} kept no weights after epoch {epochs}: it trained past that epoch "
+            f"before a member of that length asked for them (it kept them after epochs "
+            f"{', '.join(map(str, saved)) or 'none'}). Give that member one of those lengths, or delete {run_dir} "
+            "to train the run again"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rundir.write_atomic(out, lambda tmp: rundir.link(kept, tmp))

@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from ablate.errors import one_message
-from ablate.training.outputs import member_weights
+from ablate.trajectory import member_weights
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--run-dir", required=True)

@@ -3,8 +3,6 @@ done once it exists), plus the history rows they are made of and the log line of
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
@@ -15,7 +13,6 @@ from torch import nn
 
 from ablate import rundir, trajectory
 from ablate.durations import format_duration
-from ablate.errors import ConfigError
 from ablate.execution.machine import cpu_name
 from ablate.training.device import Precision
 from ablate.training.models import parameter_count
@@ -114,15 +111,6 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def link(source: Path, target: Path) -> None:
-    """`target` as a hard link to `source` (no second copy of the bytes), or a copy where links are not allowed."""
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
 def save_weights(model: nn.Module, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rundir.write_atomic(path, lambda tmp: torch.save(model.state_dict(), tmp))
@@ -144,30 +132,7 @@ def write_outputs(
     rundir.write_csv(run_dir / rundir.HISTORY, HISTORY_COLUMNS, history)
     rundir.write_csv(run_dir / rundir.STEPS, *steps)
     if saved_weights is not None and saved_weights.exists():
-        rundir.write_atomic(run_dir / rundir.MODEL, lambda tmp: link(saved_weights, tmp))
+        rundir.write_atomic(run_dir / rundir.MODEL, lambda tmp: rundir.link(saved_weights, tmp))
     else:
         save_weights(model, run_dir / rundir.MODEL)
     rundir.write_json(run_dir / rundir.METRICS, run_metrics)
-
-
-def member_weights(run_dir: Path, epochs: int, out: Path) -> None:
-    """`out`: a link to the weights the run in `run_dir` kept after `epochs` (ablate.trajectory.WEIGHTS), saved
-    first from its final state where that is at `epochs` but the file is not (a member that asks for the epoch
-    a run had stopped at). A run that trained past `epochs` before any member asked for them has none: that
-    is a config problem, said in one message."""
-    kept = run_dir / trajectory.WEIGHTS.format(epochs=epochs)
-    checkpoint = run_dir / rundir.CHECKPOINT
-    if not kept.exists() and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-        if len(state["history"]) == epochs:
-            rundir.write_atomic(kept, lambda tmp: torch.save(state["model"], tmp))
-    if not kept.exists():
-        saved = sorted(int(p.stem.removeprefix("epoch")) for p in (run_dir / "weights").glob("epoch*.pt"))
-        raise ConfigError(
-            f"config error: run {run_dir.name} kept no weights after epoch {epochs}: it trained past that epoch "
-            f"before a member of that length asked for them (it kept them after epochs "
-            f"{', '.join(map(str, saved)) or 'none'}). Give that member one of those lengths, or delete {run_dir} "
-            "to train the run again"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rundir.write_atomic(out, lambda tmp: link(kept, tmp))
