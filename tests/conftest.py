@@ -83,6 +83,12 @@ def workflow_dir(tmp_path: Path) -> Path:
 SMOKE = ("--configfile", "config/smoke.yaml")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The smoke workflow's tests first: its fixture is the suite's longest setup (minutes), which the other
+    tests then run beside where pytest has several workers (`-n`, pyproject.toml's addopts)."""
+    items.sort(key=lambda item: "smoke" not in item.fixturenames)
+
+
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory) -> Path:
     """The smoke workflow, run once per test session in a fresh copy of the checkout: shared by the tests that read

@@ -11,9 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
-from ablate import rundir
+from ablate import registry, rundir
 from ablate.analysis.members import StudyRuns
 
 COLUMNS = (
@@ -44,7 +42,7 @@ def compared_studies(published_yaml: str | Path | None) -> list[str]:
     """The studies a published.yaml compares with, in its order (none without a file): what its rule reads."""
     if not published_yaml:
         return []
-    entries = yaml.safe_load(Path(published_yaml).read_text()) or []
+    entries = registry.load_yaml(Path(published_yaml).read_text()) or []
     return list(dict.fromkeys(str(compare["study"]) for entry in entries for compare in comparisons(entry)))
 
 
@@ -179,7 +177,7 @@ def _cell(value: object) -> str:
 def write_published(published_yaml: Path, studies: Sequence[StudyRuns], out: Path) -> None:
     """results/tables/published.csv: one row per published number (published_comparison), values per seed
     space-separated."""
-    published = yaml.safe_load(Path(published_yaml).read_text()) or []
+    published = registry.load_yaml(Path(published_yaml).read_text()) or []
     rows = published_comparison(published, {study.name: study for study in studies})
     rundir.write_csv(out, COLUMNS, ({key: _cell(row[key]) for key in COLUMNS} for row in rows))
 

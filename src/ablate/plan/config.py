@@ -145,11 +145,14 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    with path.open() as handle:
-        try:
-            data = yaml.safe_load(handle)
+    try:
+        data = registry.load_yaml(path.read_text())
+    except yaml.YAMLError:
+        try:  # the pure-Python parser's message, whose wording the README and tests use
+            yaml.safe_load(path.read_text())
         except yaml.YAMLError as error:
             raise ConfigError(yaml_problem(path, error)) from None
+        raise
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -12,8 +12,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ablate import registry
 
 SCHEMA_PATH = Path(__file__).with_name("schema.yaml")
@@ -62,7 +60,7 @@ def _probe_settings(root: dict) -> dict:
 @cache
 def schema() -> dict:
     with SCHEMA_PATH.open() as handle:
-        return _probe_settings(_registry_enums(yaml.safe_load(handle)))
+        return _probe_settings(_registry_enums(registry.load_yaml(handle)))
 
 
 def run_defaults() -> dict:

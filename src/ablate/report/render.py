@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from ablate import rundir
+from ablate import registry, rundir
 from ablate.analysis.members import read_members
 from ablate.analysis.published import read_published
 from ablate.plan.runs import natural_key
@@ -128,7 +127,7 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
         study["published_rows"] = [row for row in comparison if row["study"] == study["name"]]
         # the values read off the original's figures, repeated in the caption of the figure they belong to
         study["figure_rows"] = [row for row in study["published_rows"] if row["source"].startswith("figure")]
-    sources = yaml.safe_load(Path(spec["sources"]).read_text()) if spec.get("sources") else {}
+    sources = registry.load_yaml(Path(spec["sources"]).read_text()) if spec.get("sources") else {}
     metrics = [
         {"run": Path(d).name, **rundir.read_metrics(d)}
         for d in sorted({m["run_dir"] for s in studies for m in s["members"]})

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ablate import registry
 
 TEXT_PATH = Path(__file__).with_name("text.yaml")
 
 with TEXT_PATH.open() as _handle:
-    TEXT: dict = yaml.safe_load(_handle)
+    TEXT: dict = registry.load_yaml(_handle)
 
 
 def probe_caption(probe: str, study_figure: str) -> str:
