@@ -48,7 +48,10 @@ rule study_summary:
 Finished jobid: 1 (Rule: study_summary)
 """
 
-BENCHMARK = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n{s}\t0:00:10\t1\t1\t1\t1\t0\t0\t90\t1\n"
+BENCHMARK = (  # Snakemake's columns; `s` is the job's wall seconds
+    "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    "{s}\t0:00:10\t1\t1\t1\t1\t0\t0\t90\t1\n"
+)
 
 
 def write(root: Path, name: str, text: str) -> None:
