@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ablate import registry, rundir
-from ablate.data.layout import ARRAY_FILES, manifest_of
+from ablate.data.layout import ARRAY_FILES, array_files, manifest_of
 from ablate.errors import DataUnavailable
 
 CIFAR10_ARCHIVE = registry.DATASETS["cifar10"].source.archive  # cifar-10-python.tar.gz
@@ -98,7 +98,7 @@ def read_decoded(identity: Mapping, folder: str | Path) -> Dataset:
     """The splits the data job wrote into `folder` for `identity` (one read of each array file)."""
     folder = Path(folder)
     manifest = manifest_of(folder)
-    files = [manifest, *(folder / name for names in ARRAY_FILES.values() for name in names)]
+    files = [manifest, *map(Path, array_files(folder))]
     missing = next((path for path in files if not path.is_file()), None)
     if missing is not None:
         raise DataUnavailable(f"{missing} is missing: run the dataset rule (snakemake {manifest}), which decodes it")
