@@ -387,7 +387,7 @@ def test_the_fingerprint_imports_neither_torch_nor_pil(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
 
 
-@pytest.mark.parametrize("problem", ["bad image", "too few", "classes differ", "empty class"])
+@pytest.mark.parametrize("problem", ["bad image", "too few", "classes differ", "empty class", "one class"])
 def test_the_data_job_refuses_a_broken_folder_with_one_message(problem, tmp_path):
     root = tmp_path / "imgs"
     _write_folder(root, {"train": 3, "test": 2})
@@ -401,10 +401,15 @@ def test_the_data_job_refuses_a_broken_folder_with_one_message(problem, tmp_path
     elif problem == "classes differ":
         (root / "test/frog").rename(root / "test/toad")
         expected = f"{root}/train and {root}/test hold different class folders"
-    else:
+    elif problem == "empty class":
         shutil.rmtree(root / "test/dog")
         (root / "test/dog").mkdir()
         expected = "Found no valid file for the classes dog"
+    else:
+        for split in ("train", "test"):
+            for other in ("dog", "frog"):
+                shutil.rmtree(root / split / other)
+        expected = f"{root}/train holds one class folder (cat)"
     with pytest.raises(DataUnavailable, match=re.escape(expected)):
         datasets.prepare(identity, root, False, tmp_path / "data")
     if problem == "bad image":  # the entry script: the message alone, no traceback

@@ -48,7 +48,7 @@ def test_a_killed_local_run_resumes_from_its_checkpoint(tmp_path):
         assert status.returncode == 0, status.stderr
         epochs = re.search(r"partial, epoch (\d) of 4", status.stdout)
         assert epochs and 1 <= int(epochs.group(1)) < 4, status.stdout
-        assert "1 trajectories: 0 done, 0 to grow, 1 partial, 0 pending" in status.stdout
+        assert "1 trajectories: 0 done, 0 to grow, 1 partial, 0 pending, 0 damaged" in status.stdout
 
         # the killed snakemake left its lock: --unlock. A train job writes its outputs only once it finished, each
         # atomically, so none is left half-written: a plain rerun schedules the job again (and so does

@@ -1,5 +1,5 @@
-"""`python -m ablate <command>`: the commands people run: models, plan, status (ablate.listing). The steps
-the workflow runs are its entry scripts, workflow/scripts/<rule>.py."""
+"""`python -m ablate <command>`: the commands people run: models, plan, status, retrain (ablate.listing). The
+steps the workflow runs are its entry scripts, workflow/scripts/<rule>.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import signal
 from collections.abc import Sequence
 
 from ablate.errors import one_message
-from ablate.listing import DEFAULT_CONFIG, FORMATS, cmd_models, cmd_plan, cmd_status
+from ablate.listing import DEFAULT_CONFIG, FORMATS, cmd_models, cmd_plan, cmd_retrain, cmd_status
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,11 +43,18 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "status",
-        help="per study and run: done, partial (epoch k of n) or pending, and the time to go",
+        help="per study and run: done, grows, partial (epoch k of n), pending or damaged, and the time to go",
     )
     config_files(p)
     output_format(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "retrain",
+        help="remove runs (and their members' weights) so that the next snakemake trains them from scratch",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="a run's id or directory (results/runs/<model>-<hash>)")
+    p.set_defaults(func=cmd_retrain)
 
     return top
 

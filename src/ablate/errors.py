@@ -10,11 +10,20 @@ from contextlib import contextmanager
 
 
 class ConfigError(ValueError):
-    """A config problem, with the key that causes it named in the message."""
+    """A config problem, with the key that causes it named in the message, and in `key` (its parts) where the
+    message is about one key: ablate.plan.config.validated adds the config file that sets it."""
+
+    def __init__(self, message: str, key: tuple = ()) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class DataUnavailable(RuntimeError):
     """The data is not where the config says and cannot be fetched; the message says what to do."""
+
+
+class DamagedRun(RuntimeError):
+    """A finished run's files disagree with each other; the message names them and the command that retrains it."""
 
 
 class NotEnoughSpace(OSError):
@@ -24,7 +33,7 @@ class NotEnoughSpace(OSError):
 WORK_LINE = "work:"  # how a job's log says how long its own computation took (one_message)
 
 # what ends a command with its message alone: the message says what to do, a traceback would add nothing
-ONE_MESSAGE = (ConfigError, DataUnavailable, NotEnoughSpace)
+ONE_MESSAGE = (ConfigError, DataUnavailable, DamagedRun, NotEnoughSpace)
 
 
 @contextmanager

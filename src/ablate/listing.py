@@ -1,12 +1,14 @@
-"""The commands people run: `models`, `plan` and `status`, as aligned tables or tab-separated (--format tsv).
+"""The commands people run: `models`, `plan` and `status`, as aligned tables or tab-separated (--format tsv), and
+`retrain`.
 
-torch is imported only by `models` (to build each model) and, for a partial run without progress.json,
-by `status` (to read its checkpoint).
+torch is imported only by `models` (to build each model) and, for a partial run, by `status` (to read its
+checkpoint).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +90,7 @@ def load_plan(args: argparse.Namespace) -> Plan:
     from ablate.plan.runs import make_plan
 
     files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
-    return make_plan(validated(read_config_files(files), check_paths=False))
+    return make_plan(validated(read_config_files(files), check_paths=False, files=files))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -144,4 +146,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         rows.append((m.study, m.variant, m.seed, label, eta(s, label), m.row()["run_dir"]))
     print_table(("study", "variant", "seed", "state", "eta", "run_dir"), rows, right={"eta"})
     print("\n" + "\n".join(summary(status.values())))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Remove each named run's directory and its members' weights (rundir.MEMBER_WEIGHTS), so that the next
+    snakemake trains it from scratch and reruns everything that reads it. Named by id or by run directory."""
+    import shutil
+
+    from ablate import rundir
+    from ablate.errors import ConfigError
+
+    run_ids = [Path(name).name for name in args.runs]
+    for name, run_id in zip(args.runs, run_ids, strict=True):
+        if not re.fullmatch(rundir.RUN_ID, run_id) or not Path(rundir.run_dir(run_id)).is_dir():
+            raise ConfigError(
+                f"{name!r} is not a run directory here ({rundir.RUNS_DIR}/<model>-<hash>, as `python -m ablate "
+                "plan` lists them): run this command where you run snakemake, naming a run that exists"
+            )
+    for run_id in run_ids:
+        weights = Path(rundir.MEMBER_WEIGHTS.format(run=run_id, epochs=0)).parent
+        shutil.rmtree(rundir.run_dir(run_id))
+        shutil.rmtree(weights, ignore_errors=True)
+        print(f"removed {rundir.run_dir(run_id)} and {weights}")
+    print("snakemake --cores all (with the same --configfile) now trains them from scratch")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 RUNS_DIR = "results/runs"
+RUN_ID = r"[a-z0-9_]+-[0-9a-f]{10}"  # <model>-<hash>: a run directory's name (the workflow's `run` wildcard)
 TRAIN_BENCHMARK = "results/benchmarks/train/{run}.tsv"  # Snakemake's wall time of a run's train job
 # a member's weights, as the analyses that read weights take them: a link to those its run kept (ablate.trajectory)
 MEMBER_WEIGHTS = "results/weights/{run}/epoch{epochs}.pt"
@@ -33,6 +34,7 @@ METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
 # {"epochs_completed", "epochs", "wall_seconds", "finished", "diverged"}, written after each checkpoint
 PROGRESS = "progress.json"
+DAMAGED_SUFFIX = ".damaged"  # checkpoint.pt.damaged: a checkpoint that did not load, set aside by the next train job
 
 # what a train job leaves behind (the train rule's outputs, by name)
 OUTPUTS = {"config": CONFIG, "history": HISTORY, "steps": STEPS, "model": MODEL, "metrics": METRICS}
@@ -47,11 +49,16 @@ def run_dir(run_id: str) -> str:
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file beside `path`, then rename: readers never see half a file."""
+    """Write through a temporary file beside `path`, then rename: readers never see half a file, and a write that
+    fails leaves no temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a kill: no half-written file left to take space
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def json_text(payload: Mapping | list) -> str:
@@ -99,6 +106,37 @@ def read_history(directory: str | Path):
     import pandas as pd
 
     return pd.read_csv(Path(directory) / HISTORY)
+
+
+RETRAIN = "python -m ablate retrain {run_dir}"  # what trains a run again from scratch (ablate.listing.cmd_retrain)
+
+
+def damage(directory: str | Path) -> str | None:
+    """What is wrong with a finished run's files, checked against each other (metrics.json, history.csv,
+    progress.json); None where they agree. A file cut short or written by another run shows here."""
+    directory = Path(directory)
+    try:
+        epochs = int(read_metrics(directory)["epochs_completed"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"{METRICS} does not read ({type(error).__name__}: {error})"
+    try:
+        lines = [line for line in (directory / HISTORY).read_text().splitlines() if line.strip()]
+    except OSError as error:
+        return f"{HISTORY} does not read ({type(error).__name__})"
+    rows = max(len(lines) - 1, 0)
+    if rows != epochs:
+        return f"{HISTORY} holds {rows} epoch{'s' * (rows != 1)} where {METRICS} says {epochs}"
+    if lines and lines[-1].count(",") != lines[0].count(","):
+        return f"{HISTORY}'s last line is cut short"
+    try:
+        progress = read_json(directory / PROGRESS)
+    except FileNotFoundError:
+        return None  # a run trained before progress.json existed
+    except (OSError, ValueError) as error:
+        return f"{PROGRESS} does not read ({type(error).__name__})"
+    if progress.get("finished") and progress.get("epochs_completed") != epochs:
+        return f"{PROGRESS} says {progress.get('epochs_completed')} epochs where {METRICS} says {epochs}"
+    return None
 
 
 def read_steps(directory: str | Path):

@@ -27,9 +27,9 @@ from ablate.analysis.layout import (
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_ARRAYS, DATASET_MANIFEST
 from ablate.execution.machine import require_tensorboard, uses_cuda
-from ablate.execution.pool import NoGpu, detect_pool
+from ablate.execution.pool import NoGpu, detect_pool, require_no_gpus
 from ablate.execution.slurm import gpu_shards
-from ablate.plan.config import ordered_like, read_config_files, validated
+from ablate.plan.config import naming_files, ordered_like, read_config_files, validated
 from ablate.plan.layout import (
     DATASET_IDENTITY,
     RUN_CONFIG,
@@ -48,7 +48,7 @@ from ablate.rundir import MEMBER_WEIGHTS, RUNS_DIR, TRAIN_BENCHMARK
 # Snakemake merged them in. (workflow.configfiles lists the --configfile files first.)
 _extra_files = [Path(f).resolve() for f in workflow.overwrite_configfiles]
 _config_files = [f for f in workflow.configfiles if Path(f).resolve() not in _extra_files] + _extra_files
-_merged = validated(ordered_like(config, read_config_files(_config_files)))
+_merged = validated(ordered_like(config, read_config_files(_config_files)), files=_config_files)
 config.clear()
 config.update(_merged)
 PLAN = make_plan(config)
@@ -62,7 +62,7 @@ RUN_LENGTHS = write_plan_files(PLAN, DATASET, DATASET_NAME)
 
 
 wildcard_constraints:
-    run=r"[a-z0-9_]+-[0-9a-f]{10}",
+    run=rundir.RUN_ID,
     study=r"[a-z0-9][a-z0-9_.-]*",
     probe=r"[a-z_]+",
     epochs=r"[0-9]+",
@@ -98,6 +98,9 @@ if ON_GPU and not ON_CLUSTER:
         if _execution["device"] == "cuda":
             raise
         ON_GPU = False  # device auto with a driver but no GPU visible (CUDA_VISIBLE_DEVICES=""): the CPU
+if not ON_GPU and not ON_CLUSTER:
+    with naming_files(_config_files):
+        require_no_gpus(_execution)  # GPUs asked for by count or index where train jobs use none
 if GPU_POOL is not None and "gpu_slots" not in workflow.global_resources:  # --resources gpu_slots=N wins
     workflow.register_resource("gpu_slots", GPU_POOL.slots)
 SHARDED_GPU = (

@@ -190,6 +190,11 @@ def image_folders(root: str | Path) -> dict:
         raise DataUnavailable(f"{root}: {error}") from error
     if folders["train"].classes != folders["test"].classes:
         raise DataUnavailable(f"{root}/train and {root}/test hold different class folders")
+    if len(folders["train"].classes) < 2:
+        raise DataUnavailable(
+            f"{root}/train holds one class folder ({folders['train'].classes[0]}): a classifier needs two or more, "
+            "one folder of images per class, the same names under train/ and test/"
+        )
     return folders
 
 

@@ -75,6 +75,23 @@ class GpuPool:
         return cls(**{**payload, "indices": tuple(payload["indices"])})
 
 
+def require_no_gpus(execution: Mapping) -> None:
+    """Stop where the config names GPUs (execution.gpus: a count or indices) but train jobs run on the CPU: no GPU
+    was found (device auto) or device is cpu, mps. The default, all, asks for none in particular."""
+    if execution["gpus"] == "all":
+        return
+    found = (
+        f"execution.device is {execution['device']}"
+        if execution["device"] != "auto"
+        else f"no GPU was found: nvidia-smi lists none, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}"
+    )
+    raise GpuPoolError(
+        f"config error at execution.gpus: {execution['gpus']!r} asks for CUDA GPUs, but train jobs will run without "
+        f"one ({found}): remove execution.gpus, or run where the GPUs are",
+        ("execution", "gpus"),
+    )
+
+
 def detect_pool(jobs_per_gpu: int, gpus: str | int | Sequence[int] = "all", memory_mb: int | None = None) -> GpuPool:
     """The GPUs of this machine (nvidia-smi; CUDA_VISIBLE_DEVICES narrows them) or those simulated by
     ABLATE_SIMULATED_GPUS; `gpus` = "all", a count (the first N), or a list of indices."""

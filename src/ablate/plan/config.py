@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,8 @@ def check(instance: Any, ref: str | None = None, where: str = "") -> None:
         path.append(unknown[0])
     location = key_path(path)
     message = unknown[1] if unknown is not None else _message(error)
-    raise ConfigError(f"config error at {location or '<top level>'}: {message}")
+    key = () if where else (*error.absolute_path, *([unknown[0]] if unknown is not None else []))
+    raise ConfigError(f"config error at {location or '<top level>'}: {message}", key)
 
 
 def merge(base: Mapping, update: Mapping) -> dict:
@@ -141,15 +143,45 @@ def ordered_like(data: Any, reference: Any) -> Any:
     return {k: ordered_like(data[k], reference.get(k)) for k in keys}
 
 
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, mark: yaml.Mark, first_line: int) -> None:
+        super().__init__(
+            f"{mark.line + 1}:{mark.column + 1}: key {key!r} is given twice in one mapping (first at line "
+            f"{first_line}); YAML would keep the later value without a word: delete one of them"
+        )
+
+
+class _ConfigLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """registry.load_yaml's loader, except that a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first_line: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key, (str, int, float, bool)):
+                continue
+            if key in first_line:
+                raise DuplicateKey(key, key_node.start_mark, first_line[key])
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
     try:
-        data = registry.load_yaml(path.read_text())
+        loader = _ConfigLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except DuplicateKey as error:
+        raise ConfigError(f"{path}:{error}") from None
     except yaml.YAMLError:
         try:  # the pure-Python parser's message, whose wording the README and tests use
-            yaml.safe_load(path.read_text())
+            yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise ConfigError(yaml_problem(path, error)) from None
         raise
@@ -186,8 +218,52 @@ def check_dataset_root(dataset: Mapping) -> None:
     registry.DATASETS[dataset["name"]].source.check(dataset)
 
 
-def validated(raw: Mapping, check_paths: bool = True) -> dict:
-    """The config with every default filled in; raises ConfigError on the first problem."""
+def set_in(key: tuple, files: Iterable[str | Path]) -> str | None:
+    """The last of the config files (in merge order) that sets `key`, or the longest start of it one sets."""
+    found, depth = None, 0
+    for path in files:
+        node, parts = read_yaml(path), 0
+        for part in key:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node, parts = node[part], parts + 1
+        if parts and parts >= depth:
+            found, depth = str(path), parts
+    return found
+
+
+@contextmanager
+def naming_files(files: Iterable[str | Path]) -> Iterator[None]:
+    """A ConfigError about one key, raised inside, names the config file (of `files`) that sets that key."""
+    try:
+        yield
+    except ConfigError as error:
+        source = set_in(error.key, files) if error.key else None
+        if source is None:
+            raise
+        raise type(error)(f"{source}: {error}", error.key) from None
+
+
+def validated(raw: Mapping, check_paths: bool = True, files: Iterable[str | Path] = ()) -> dict:
+    """The config with every default filled in; raises ConfigError on the first problem, naming the config file
+    (of `files`, those merged into `raw`) that sets the key where the problem is."""
+    with naming_files(files):
+        return _validated(raw, check_paths)
+
+
+def check_surfaces(config: Mapping) -> None:
+    """A surface's grid has an odd number of points per axis, so that the final weights (0, 0) are on it."""
+    for name, study in config["studies"].items():
+        points = (study.get("surface") or {}).get("points")
+        if points is not None and points % 2 == 0:
+            raise ConfigError(
+                f"config error at studies.{name}.surface.points: {points} is even; the grid runs from -span to span "
+                f"and must have the final weights (0) at its centre: use an odd number such as {points + 1}",
+                ("studies", name, "surface", "points"),
+            )
+
+
+def _validated(raw: Mapping, check_paths: bool) -> dict:
     config = yaml12_numbers(copy.deepcopy(dict(raw)))
     # a later config file removes a study of an earlier one with `name: null`, and a variant of a study with
     # `variant: null` (see config/schema.yaml); a grid is left as it is
@@ -204,6 +280,7 @@ def validated(raw: Mapping, check_paths: bool = True) -> dict:
                     )
     check(config)
     fill_defaults(config)
+    check_surfaces(config)
     if check_paths:
         check_dataset_root(config["dataset"])
     return config

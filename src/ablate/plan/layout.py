@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ablate import rundir, trajectory
+from ablate.errors import DamagedRun
 
 if TYPE_CHECKING:
     from ablate.plan.runs import Plan
@@ -58,15 +59,30 @@ def write_if_changed(path: str | Path, payload: Mapping | list) -> None:
         rundir.write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
+def finished_damage(run_dir: str) -> str | None:
+    """rundir.damage of a finished run (one with metrics.json); None for any other."""
+    return rundir.damage(run_dir) if Path(run_dir, rundir.METRICS).exists() else None
+
+
 def write_plan_files(plan: Plan, dataset: Mapping, dataset_name: str) -> dict[str, tuple[str, bool]]:
     """The plan's files that are named by their content, written at parse time by the Snakemake process (no job
     per file: the plan exists there already), dry runs included, each once: every run's identity (RUN_CONFIG),
     the length file its train job reads, and the dataset's identity (DATASET_IDENTITY, named `dataset_name`).
 
+    A finished run whose files disagree (rundir.damage) stops it: such a run never feeds a report.
+
     Returns run -> (its length file, whether it is new work): the file of the plan's length where the run's
     finished state falls short of it (it trains, grows or resumes), else that of the length it was trained to
     (a lowered length trains nothing; ablate.trajectory.length_to_train)."""
     write_once(DATASET_IDENTITY.format(dataset=dataset_name), dataset)
+    damaged = {run.dir: problem for run in plan.runs.values() if (problem := finished_damage(run.dir))}
+    if damaged:
+        raise DamagedRun(
+            "; ".join(f"{run_dir} is damaged: {problem}" for run_dir, problem in damaged.items())
+            + ". Nothing reads a damaged run; train it again from scratch with "
+            + " && ".join(rundir.RETRAIN.format(run_dir=run_dir) for run_dir in damaged)
+            + ", then run snakemake again"
+        )
     lengths = {}
     for run in plan.runs.values():
         write_once(RUN_CONFIG.format(run=run.id), run.config)

@@ -26,7 +26,6 @@ from torch import nn
 from ablate import rundir, trajectory
 from ablate.training.probes import ProbeRecorder
 
-DAMAGED_SUFFIX = ".damaged"
 STATE_KEYS = ("config", "model", "optimizer", "scheduler", "generator", "torch_rng", "cuda_rng", "history", "step")
 
 
@@ -138,11 +137,11 @@ class Checkpoint:
     def set_aside(self) -> Path:
         """Move checkpoint.pt to checkpoint.pt.damaged (.damaged.2, ... where that is taken); progress.json,
         which described it, goes."""
-        aside = self.path.with_name(self.path.name + DAMAGED_SUFFIX)
+        aside = self.path.with_name(self.path.name + rundir.DAMAGED_SUFFIX)
         number = 1
         while aside.exists():
             number += 1
-            aside = self.path.with_name(f"{self.path.name}{DAMAGED_SUFFIX}.{number}")
+            aside = self.path.with_name(f"{self.path.name}{rundir.DAMAGED_SUFFIX}.{number}")
         self.path.rename(aside)
         (self.run_dir / rundir.PROGRESS).unlink(missing_ok=True)
         return aside
