@@ -1,12 +1,10 @@
 """When things go wrong on a real machine: CUDA out of memory on a shared GPU (injected, on simulated GPUs), a
-damaged checkpoint, a full disk. Each test checks what the user sees (the log lines) and that the numbers are
-those of an uninterrupted run."""
+damaged checkpoint (a full disk: tests/test_full_disk.py). Each test checks what the user sees (the log lines)
+and that the numbers are those of an uninterrupted run."""
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import threading
 import time
@@ -17,11 +15,9 @@ import pytest
 import torch
 from test_train import RESULT_COLUMNS, TRAIN_SCRIPT, config_file, quiet, run_config
 
-from ablate.errors import NotEnoughSpace
 from ablate.execution.claims import claim
 from ablate.execution.memory import train_memory_mb
 from ablate.execution.pool import GpuPool
-from ablate.training import space
 from ablate.training.trainer import Runtime, Trainer, train_run
 
 from conftest import tool_env
@@ -167,54 +163,3 @@ def test_a_damaged_checkpoint_is_kept_aside_and_the_run_starts_again(tmp_path, r
     assert (run_dir / "checkpoint.pt.damaged").read_bytes() == bad  # kept, not deleted
     assert not any("resumed" in line for line in lines)
     same_numbers(run_dir, reference)
-
-
-def mount_tmpfs(path: Path, size: str) -> bool:
-    """A small file system at `path` (as root); False where mounting is not allowed."""
-    path.mkdir(parents=True)
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    return result.returncode == 0
-
-
-@pytest.mark.slow
-def test_a_full_disk_stops_the_run_before_it_trains(tmp_path, monkeypatch):
-    """On an 8 MB tmpfs (as root; elsewhere the free-space query, shutil.disk_usage, is monkeypatched to the same
-    free space): a run of the basic CNN at full width (a 4.4 MB checkpoint, 2.2 MB of weights) that has its
-    checkpoint there stops with one message naming the numbers and the path; the checkpoint stays as it was."""
-    config = run_config(**{**CONFIG, "width": 1.0})
-    made = checkpoint_after_one_epoch(config, tmp_path / "elsewhere")
-    disk = tmp_path / "disk"
-    mounted = mount_tmpfs(disk, "8m")
-    try:
-        if not mounted:
-            usage = shutil.disk_usage(tmp_path)
-            free = 8 * 2**20 - made.stat().st_size
-            monkeypatch.setattr(space.shutil, "disk_usage", lambda _: usage._replace(free=free))
-        run_dir = disk / "run"
-        shutil.copytree(tmp_path / "elsewhere", run_dir)
-        before = (run_dir / "checkpoint.pt").read_bytes()
-        lines: list[str] = []
-        with pytest.raises(NotEnoughSpace) as error:
-            train_run(config, run_dir, Runtime(threads=1, eval_batch_size=EVAL_BATCH), lines.append)
-        message = str(error.value)
-        assert re.fullmatch(
-            rf"not enough disk space for run run in {run_dir}: it will write about [\d.]+ MB \(checkpoint.pt 4.4 MB, "
-            r"model.pt 2.2 MB\), and 3.\d MB is free there; free some space or move results/ to a larger disk, then "
-            r"rerun \(its checkpoint.pt is kept\)",
-            message,
-        ), message
-        assert (run_dir / "checkpoint.pt").read_bytes() == before
-        assert not any("epochs to train" in line for line in lines)  # it stopped before training
-    finally:
-        if mounted:
-            subprocess.run(["umount", str(disk)], check=True)
-
-
-def test_the_estimate_of_what_a_run_writes_is_close(tmp_path):
-    """The checkpoint estimate against a real checkpoint (SGD with momentum: weights and one state tensor)."""
-    config = run_config(**{**CONFIG, "width": 1.0})
-    made = checkpoint_after_one_epoch(config, tmp_path)
-    trainer = Trainer(config, tmp_path / "again", Runtime(threads=1), quiet)
-    needs = space.estimate(config, trainer.model, space.steps_of(config, 256), 0)
-    assert made.stat().st_size == pytest.approx(needs["checkpoint.pt"], rel=0.02)
-    assert needs["steps.csv"] == 0  # no probes: a header only

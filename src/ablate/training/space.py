@@ -2,14 +2,17 @@
 would lose the run; found before it, nothing is lost (an existing checkpoint stays as it is).
 
 What a run will write into its directory: checkpoint.pt every epoch (written beside the old one, then renamed
-over it: one whole checkpoint more while it is written), model.pt at the end, steps.csv (one row per step
-for runs with probes; the checkpoint holds those rows too) and, where switched on, its TensorBoard event
-files. Estimated from the model and optimizer as built and the run's number of steps; history.csv,
-metrics.json and progress.json are a few kB.
+over it: two whole checkpoints while one is saved), the weights its members read (weights/, one file per
+member epoch; model.pt links the last), steps.csv (one row per step for runs with probes; the checkpoint holds
+those rows too) and, where switched on, its TensorBoard event files. Estimated from the model and optimizer as
+built and the run's number of steps; history.csv, metrics.json and progress.json are a few kB. The check
+before training counts the peak; runs that start together on one disk each see the same free space, so every
+checkpoint is checked again before it is written (check_save): a run stops there, its last checkpoint kept.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import shutil
 from collections.abc import Mapping
@@ -35,8 +38,10 @@ def optimizer_state_tensors(spec: Mapping) -> int:
     return {"sgd": momentum, "rmsprop": 1 + momentum, "adagrad": 1}.get(spec["name"], 2)
 
 
-def estimate(config: Mapping, model: nn.Module, steps: int, event_dirs: int) -> dict[str, int]:
-    """Bytes the run will write, by file: checkpoint.pt, model.pt, steps.csv, tensorboard."""
+def estimate(config: Mapping, model: nn.Module, steps: int, event_dirs: int, member_weights: int = 1) -> dict[str, int]:
+    """Bytes the run holds at its peak, by file: checkpoint.pt (twice: the old one and the one being saved), the
+    weights of its `member_weights` member epochs still to save (model.pt: a link to the last), steps.csv,
+    TensorBoard's event files."""
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     probe_columns = len(probes.columns(config["probes"])) if config["probes"] else 0
@@ -44,8 +49,8 @@ def estimate(config: Mapping, model: nn.Module, steps: int, event_dirs: int) -> 
     values = rows * probe_columns
     state = params * optimizer_state_tensors(config["optimizer"])
     return {
-        rundir.CHECKPOINT: weights + state + values * BYTES_PER_PICKLED_VALUE,
-        rundir.MODEL: weights,
+        rundir.CHECKPOINT: 2 * (weights + state + values * BYTES_PER_PICKLED_VALUE),
+        "weights": member_weights * weights,
         rundir.STEPS: values * BYTES_PER_CSV_VALUE,
         "TensorBoard event files": event_dirs * (values + 6 * config["epochs"]) * BYTES_PER_EVENT,
     }
@@ -57,18 +62,45 @@ def steps_of(config: Mapping, train_images: int) -> int:
 
 
 def check_space(run_dir: Path, needs: Mapping[str, int]) -> None:
-    """Raise NotEnoughSpace, naming the numbers and the path, where `needs` (bytes by file) and some slack do not
-    fit into the free space of `run_dir`'s file system."""
+    """Raise NotEnoughSpace, naming the numbers and the path, where `needs` (bytes by file, at the run's peak) and
+    some slack do not fit into the free space of `run_dir`'s file system and what its checkpoint already holds."""
+    checkpoint = run_dir / rundir.CHECKPOINT
+    held = checkpoint.stat().st_size if checkpoint.exists() else 0  # the old one of the two: already on the disk
     free = shutil.disk_usage(run_dir).free
-    total = sum(needs.values()) + SLACK
+    total = sum(needs.values()) + SLACK - held
     if total <= free:
         return
     parts = ", ".join(f"{name} {_mb(size)}" for name, size in needs.items() if size)
-    kept = " (its checkpoint.pt is kept)" if (run_dir / rundir.CHECKPOINT).exists() else ""
+    kept = f" (its checkpoint.pt, {_mb(held)}, is kept)" if held else ""
     raise NotEnoughSpace(
-        f"not enough disk space for run {run_dir.name} in {run_dir}: it will write about {_mb(total)} ({parts}), "
-        f"and {_mb(free)} is free there; free some space or move results/ to a larger disk, then rerun{kept}"
+        f"not enough disk space for run {run_dir.name} in {run_dir}: it needs about {_mb(total)} more at its peak "
+        f"({parts}), and {_mb(free)} is free there; free some space or move results/ to a larger disk, then "
+        f"rerun{kept}"
     )
+
+
+def check_save(run_dir: Path, size: int, what: str) -> None:
+    """Raise NotEnoughSpace where `size` bytes (one file about to be written beside `run_dir`'s others) and some
+    slack do not fit into its free space: the check each save repeats, where other runs took space meanwhile."""
+    if size + SLACK > shutil.disk_usage(run_dir).free:
+        raise no_space_for(run_dir, size, what)
+
+
+def no_space_for(run_dir: Path, size: int, what: str) -> NotEnoughSpace:
+    free = shutil.disk_usage(run_dir).free
+    return NotEnoughSpace(
+        f"not enough disk space for run {run_dir.name} in {run_dir}: {what} needs about {_mb(size + SLACK)} and "
+        f"{_mb(free)} is free there (other jobs wrote to the disk since the run started); stopped before writing "
+        "it, what the run saved before is kept: free some space or move results/ to a larger disk, then rerun"
+    )
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether a failed write failed for want of space: an OSError ENOSPC or EDQUOT, or torch.save's RuntimeError
+    ("... file write failed"), which gives no errno."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return "write failed" in str(error)
 
 
 def _mb(size: int) -> str:

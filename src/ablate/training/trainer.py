@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ablate import trajectory
+from ablate import rundir, trajectory
 from ablate.data import batches, datasets
 from ablate.execution.memory import train_memory_mb
 from ablate.training import components, outputs, probes, space
@@ -135,9 +135,18 @@ class Trainer:
         self.history: list[dict] = []
         self.wall_seconds = 0.0
         self.board: Board | None = None
+        self.peak: dict[str, int] = {}  # bytes by file at the run's peak (check_space)
 
     def save_checkpoint(self) -> None:
-        self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
+        size = self.peak.get(rundir.CHECKPOINT, 0) // 2  # one of the two the peak counts
+        what = f"the checkpoint after epoch {len(self.history)}"
+        space.check_save(self.run_dir, size, what)
+        try:
+            self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
+        except (OSError, RuntimeError) as error:  # another run filled the disk between the check and the write
+            if not space.disk_full(error):
+                raise
+            raise space.no_space_for(self.run_dir, size, what) from error
 
     def resume(self) -> None:
         """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set
@@ -227,7 +236,11 @@ class Trainer:
     def check_space(self) -> None:
         """Stop before training where what the run will write does not fit on its disk (ablate.training.space)."""
         steps = space.steps_of(self.config, len(self.dataset.train))
-        space.check_space(self.run_dir, space.estimate(self.config, self.model, steps, len(self.runtime.tensorboard)))
+        epochs, done = self.config["epochs"], len(self.history)
+        # the member weights still to save, and model.pt where no member ends with the run (else it links those)
+        weights = sum(done < e <= epochs for e in self.weights_at) + (epochs not in self.weights_at)
+        self.peak = space.estimate(self.config, self.model, steps, len(self.runtime.tensorboard), weights)
+        space.check_space(self.run_dir, self.peak)
 
     def metrics(self) -> dict:
         return outputs.metrics(
