@@ -39,6 +39,7 @@ as PyHessian does: `self.model = model.eval()` in pyhessian/hessian.py, line 31,
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -180,7 +181,8 @@ def lanczos_extremes(
     return found
 
 
-def _shape(params: Sequence[torch.Tensor]) -> tuple[int, torch.dtype, torch.device]:
+def flat_shape(params: Sequence[torch.Tensor]) -> tuple[int, torch.dtype, torch.device]:
+    """(number of entries, dtype, device) of the parameters as one flat vector."""
     return sum(p.numel() for p in params), params[0].dtype, params[0].device
 
 
@@ -192,7 +194,7 @@ def hessian_extremes(
     generator: torch.Generator,
 ) -> Extremes:
     """λ_max and λ_min of the Hessian of loss_at() over `params`, by Lanczos on HVPs."""
-    size, dtype, device = _shape(params)
+    size, dtype, device = flat_shape(params)
     matvec = hvp_operator(params, loss_at)
     return lanczos_extremes(matvec, size, tol=tol, max_iter=max_iter, generator=generator, dtype=dtype, device=device)
 
@@ -224,28 +226,17 @@ def hutchinson_trace(
     one sample). Why Rademacher: the lowest variance of the estimator, and zᵀDz = tr D for a diagonal D."""
     if samples < 1:
         raise ValueError("hutchinson_trace needs samples >= 1")
-    size, dtype, device = _shape(params)
+    size, dtype, device = flat_shape(params)
     return _hutchinson(hvp_operator(params, loss_at), size, samples, generator, dtype, device)
 
 
-def curvature(
-    model: nn.Module,
-    loss_at: Callable[[], torch.Tensor],
-    *,
-    tol: float,
-    max_iter: int,
-    samples: int,
-    generator: torch.Generator,
-    mode: str = "train",
-    params: Sequence[nn.Parameter] | None = None,
-) -> dict[str, float]:
-    """λ_max, λ_min (Lanczos, with iterations) and the trace (Hutchinson, with standard error) of the
-    mini-batch loss at the current weights, over `params` (default: those requiring grad), with BatchNorm in
-    `mode`; then parameters, .grad, buffers, training flags and RNG states are restored exactly. `loss_at()`
-    recomputes the step's mini-batch loss; this function sets the mode it runs in. samples=0: no trace."""
+@contextlib.contextmanager
+def restored(model: nn.Module, params: Sequence[torch.Tensor], mode: str) -> Iterator[None]:
+    """Runs its body with BatchNorm in `mode` and autocast off, then puts back exactly the parameters, their .grad,
+    the buffers (BatchNorm's running statistics change on every train-mode forward), the modules' training flags
+    and the global RNG states."""
     if mode not in MODES:
         raise ValueError(f"unknown curvature mode {mode!r}; known: {', '.join(MODES)}")
-    params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
     weights = [p.detach().clone() for p in params]
     grads = [None if p.grad is None else p.grad.detach().clone() for p in params]
     buffers = list(model.buffers())
@@ -253,17 +244,10 @@ def curvature(
     flags = [(m, m.training) for m in model.modules()]
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    size, dtype, device = _shape(params)
     try:
         model.train(mode == "train")
-        with torch.autocast(device_type=device.type, enabled=False):
-            matvec = hvp_operator(params, loss_at)
-            found = lanczos_extremes(
-                matvec, size, tol=tol, max_iter=max_iter, generator=generator, dtype=dtype, device=device
-            )
-            trace, stderr = (
-                _hutchinson(matvec, size, samples, generator, dtype, device) if samples else (math.nan, math.nan)
-            )
+        with torch.autocast(device_type=params[0].device.type, enabled=False):
+            yield
     finally:
         with torch.no_grad():
             for p, w, g in zip(params, weights, grads, strict=True):
@@ -281,6 +265,34 @@ def curvature(
         torch.set_rng_state(rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
+
+
+def curvature(
+    model: nn.Module,
+    loss_at: Callable[[], torch.Tensor],
+    *,
+    tol: float,
+    max_iter: int,
+    samples: int,
+    generator: torch.Generator,
+    mode: str = "train",
+    params: Sequence[nn.Parameter] | None = None,
+) -> dict[str, float]:
+    """λ_max, λ_min (Lanczos, with iterations and residuals) and the trace (Hutchinson, with standard error) of
+    the mini-batch loss at the current weights, over `params` (default: those requiring grad), with BatchNorm in
+    `mode`; then parameters, .grad, buffers, training flags and RNG states are restored exactly (`restored`).
+    `loss_at()` recomputes the step's mini-batch loss; this function sets the mode it runs in. samples=0: no
+    trace."""
+    params = [p for p in model.parameters() if p.requires_grad] if params is None else list(params)
+    size, dtype, device = flat_shape(params)
+    with restored(model, params, mode):
+        matvec = hvp_operator(params, loss_at)
+        found = lanczos_extremes(
+            matvec, size, tol=tol, max_iter=max_iter, generator=generator, dtype=dtype, device=device
+        )
+        trace, stderr = (
+            _hutchinson(matvec, size, samples, generator, dtype, device) if samples else (math.nan, math.nan)
+        )
     return {
         "lambda_max": found.lambda_max,
         "lambda_min": found.lambda_min,
