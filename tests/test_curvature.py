@@ -16,6 +16,9 @@ from ablate.training.curvature import (
     hessian_extremes,
     hutchinson_trace,
     lanczos_extremes,
+    lanczos_tridiagonal,
+    rademacher,
+    tridiagonal_eigh,
 )
 
 
@@ -72,6 +75,69 @@ def test_curvature_lanczos_stops_by_tolerance_before_the_dimension():
     )
     assert capped.iterations == 3 and not capped.converged
     assert -6.0 < capped.lambda_min < capped.lambda_max < 40.0  # Ritz values lie inside the spectrum
+
+
+def value_change_stop(a: torch.Tensor, seed: int, tol: float) -> int:
+    """The iteration at which the old rule (both extreme Ritz values changed by less than tol, relative, since the
+    previous iteration) would have stopped Lanczos on `a`, from the start vector lanczos_extremes draws."""
+    start = rademacher(len(a), torch.Generator().manual_seed(seed), torch.float64, torch.device("cpu"))
+    previous = None
+    for alphas, betas, _ in lanczos_tridiagonal(lambda v: a @ v, start, len(a)):
+        ritz, _ = tridiagonal_eigh(alphas, betas)
+        extremes = (float(ritz[-1]), float(ritz[0]))
+        if previous and all(abs(new - old) <= tol * abs(new) for new, old in zip(extremes, previous, strict=True)):
+            return len(alphas)
+        previous = extremes
+    raise AssertionError("the value-change rule never stopped")
+
+
+def test_curvature_residual_criterion_runs_on_where_the_value_change_stops_early():
+    """A bulk on [-1, 1] and λ_max = 1.02 just above it: the top Ritz value creeps up so slowly that the old rule
+    stops 2% below λ_max; the residual is still large there, and Lanczos runs on until it certifies λ_max."""
+    eigenvalues = torch.cat([torch.linspace(-1.0, 1.0, 299), torch.tensor([1.02])]).double()
+    a, seed, tol = known_matrix(eigenvalues, seed=2), 2, 1e-3
+    early = value_change_stop(a, seed, tol)
+
+    def run(max_iter: int):
+        generator = torch.Generator().manual_seed(seed)
+        return lanczos_extremes(lambda v: a @ v, 300, tol=tol, max_iter=max_iter, generator=generator, dtype=a.dtype)
+
+    stalled = run(early)
+    assert (1.02 - stalled.lambda_max) / 1.02 > 0.01  # the old rule's answer: 2% low, and it called it converged
+    assert not stalled.converged and stalled.residual_max > tol * abs(stalled.lambda_max)
+    low, high = stalled.max_interval  # still honest: an eigenvalue inside, and λ_max above its lower end
+    assert bool(((eigenvalues >= low) & (eigenvalues <= high)).any()) and low <= 1.02
+    found = run(300)
+    assert found.converged and found.iterations > early + 10
+    assert max(found.residual_max, found.residual_min) <= tol * max(abs(found.lambda_max), abs(found.lambda_min))
+    assert found.max_interval[0] <= 1.02 <= found.max_interval[1]
+    assert found.min_interval[0] <= -1.0 <= found.min_interval[1]
+    assert found.lambda_max == pytest.approx(1.02, abs=found.residual_max)
+
+
+def test_curvature_lanczos_residual_is_the_norm_of_h_y_minus_theta_y():
+    """β_j·|last entry of the Ritz vector| against the explicit ||A·y - θ·y||, y = Q·s from the basis Lanczos
+    multiplied by (each product's argument is the next basis vector)."""
+    a = known_matrix(EIGENVALUES, seed=4)
+    basis = []
+
+    def matvec(v: torch.Tensor) -> torch.Tensor:
+        basis.append(v.clone())
+        return a @ v
+
+    found = lanczos_extremes(
+        matvec, 20, tol=1e-12, max_iter=6, generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    start = rademacher(20, torch.Generator().manual_seed(1), torch.float64, torch.device("cpu"))
+    *_, (alphas, betas, _) = lanczos_tridiagonal(lambda v: a @ v, start, 6)
+    ritz, vectors = tridiagonal_eigh(alphas, betas)
+    q = torch.stack(basis, dim=1)
+    pairs = ((-1, found.lambda_max, found.residual_max), (0, found.lambda_min, found.residual_min))
+    for index, theta, residual in pairs:
+        y = q @ vectors[:, index]
+        assert float(ritz[index]) == theta
+        assert float(torch.linalg.vector_norm(a @ y - theta * y)) == pytest.approx(residual, rel=1e-8)
+    assert not found.converged and found.iterations == 6
 
 
 def test_curvature_hutchinson_trace_is_exact_for_a_diagonal_hessian():

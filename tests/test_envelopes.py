@@ -69,3 +69,31 @@ def test_line_search_bands_use_their_min_and_max_columns(runs_csv, tmp_path):
     assert set(table[table["group"] == "vgg_a"]["band"]) == {"a1", "a2"}
     envelope_figure(table, "line_search", tmp_path / "ls.png", title="t")
     assert (tmp_path / "ls.png").stat().st_size > 10_000
+
+
+def test_curvature_summary_gives_the_converged_share_and_the_lambda_max_interval(tmp_path):
+    """Two runs of one model, three curvature probes each, two of the six converged; a run recorded before the
+    residuals were (no curv_converged column) counts as not converged."""
+    from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary
+
+    rows = []
+    for name, converged in (("a1", [1.0, 0.0, 1.0]), ("a2", [0.0, 0.0, 0.0]), ("b1", None)):
+        rows.append(fake_run(tmp_path, name, "vgg_a_bn" if name == "b1" else "vgg_a", [1, 1, 1], [2, 2, 2]))
+        steps = pd.read_csv(tmp_path / name / "steps.csv")
+        steps["curv_lambda_max"], steps["curv_residual_max"] = [10.0, 20.0, 30.0], [0.5, 4.0, 0.0]
+        steps["curv_lambda_min"], steps["curv_trace"] = [-1.0, -2.0, -3.0], [5.0, 6.0, 7.0]
+        if converged is not None:
+            steps["curv_converged"] = converged
+        steps.to_csv(tmp_path / name / "steps.csv", index=False)
+    write_members(rows, tmp_path / "runs.csv")
+    study = StudyRuns.from_csv(tmp_path / "runs.csv")
+    summary = curvature_summary(study).set_index(["group", "quantity"])
+    assert summary.loc[("vgg_a", "λ_max"), "converged"] == pytest.approx(2 / 6)
+    assert summary.loc[("vgg_a", "λ_max"), "values"] == 6 and summary.loc[("vgg_a", "λ_max"), "runs"] == 2
+    upper = summary.loc[("vgg_a", "λ_max + residual")]
+    assert (upper["min"], upper["median"], upper["max"]) == (10.5, 24.0, 30.0)
+    assert summary.loc[("vgg_a_bn", "λ_max"), "converged"] == 0.0
+    assert math.isnan(summary.loc[("vgg_a", "effective β"), "converged"])
+    pairs = beta_and_curvature(study)
+    assert pairs.loc[pairs["run"] == "a1", "curv_converged"].tolist() == [1.0, 0.0, 1.0]
+    assert pairs.loc[pairs["run"] == "b1", "curv_converged"].isna().all()

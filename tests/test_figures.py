@@ -24,7 +24,7 @@ from ablate.analysis.figures import (
     save,
     smallest_text_px,
 )
-from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
+from ablate.analysis.landscape_figures import UNCONVERGED_LABEL, beta_curvature_figure, surface_figure
 from ablate.analysis.landscape_tables import PAIR_COLUMNS
 from ablate.analysis.members import StudyRuns
 from ablate.plan.config import read_config_files, validated
@@ -112,14 +112,15 @@ def probe_table(probe: str, groups: dict[str, list[str]], steps: int = 600) -> p
 
 def beta_curvature_table(groups: dict[str, list[str]], steps: int = 300) -> pd.DataFrame:
     """ablate.analysis.landscape_tables.beta_and_curvature's table: the line search every 10 steps, the
-    curvature probe every 20 (shared steps and steps of one only)."""
+    curvature probe every 20 (shared steps and steps of one only), not converged at its first five steps."""
     rows = []
     for g, (group, variants) in enumerate(groups.items()):
         for v, variant in enumerate(variants):
             for step in range(10, 10 * steps + 1, 10):
                 curvature = 50 * np.exp(-step / 1500) + 5 * g + v if step % 20 == 0 else np.nan
+                converged = np.nan if np.isnan(curvature) else float(step > 100)
                 beta = 20 + 10 * np.sin(step / 50) + g
-                rows.append((group, variant, f"{variant}-run", step, beta, curvature))
+                rows.append((group, variant, f"{variant}-run", step, beta, curvature, converged))
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
@@ -205,6 +206,21 @@ def test_line_search_shares_one_legend_entry_per_learning_rate(tmp_path):
         "lr0.0005 (1 run)",
     ]
     assert len(fig.axes) == 6
+
+
+def test_beta_curvature_figure_marks_the_unconverged_probes():
+    table = beta_curvature_table(SANTURKAR, steps=30)
+    fig = beta_curvature_figure(table, "t")
+    (legend,) = fig.findobj(Legend)
+    assert UNCONVERGED_LABEL in [t.get_text() for t in legend.get_texts()]
+    for ax, group in zip(fig.axes, SANTURKAR, strict=True):
+        crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
+        loose = table[(table["group"] == group) & (table["curv_converged"] == 0)]
+        assert len(crosses) == 1 and list(crosses[0].get_xdata()) == loose["step"].tolist() == [20, 40, 60, 80, 100]
+        assert list(crosses[0].get_ydata()) == loose["curv_lambda_max"].tolist()
+    converged = table.assign(curv_converged=table["curv_converged"].where(table["curv_converged"].isna(), 1.0))
+    (legend,) = beta_curvature_figure(converged, "t").findobj(Legend)
+    assert UNCONVERGED_LABEL not in [t.get_text() for t in legend.get_texts()]
 
 
 NUMBER = re.compile(r"(Figure|Extra)s? (\d+)(?:(?:-|–| and )(\d+))?")

@@ -336,7 +336,9 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         assert [c.split(".")[0] for c in captions] == ["Extra 13", "Extra 14", "Extra 15"]
         assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[2]
         quantities = section.locator("table.curvature-summary tr td:nth-child(2)").all_inner_texts()
-        assert quantities == ["λ_max", "λ_min", "trace", "effective β"]
+        assert quantities == ["λ_max", "λ_max + residual", "λ_min", "trace", "effective β"]
+        shares = section.locator("table.curvature-summary tr td:nth-child(5)").all_inner_texts()
+        assert all(share.endswith("%") for share in shares[:4]) and shares[4] == "—"  # the line search: no share
         assert section.locator("table.surface-summary tr").count() == 2
         page.locator('nav a[href="#curvature-curvature"]').click()
         assert section.is_visible() and page.evaluate("location.hash") == "#curvature-curvature"

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from ablate.analysis.surface import filter_normalized_direction, interpolation, interpolation_grid, surface_grid
+from ablate.analysis.surface import (
+    filter_normalized_direction,
+    interpolation,
+    interpolation_grid,
+    recompute_batchnorm_statistics,
+    require_finite,
+    surface_grid,
+)
 
 
 class QuadraticModel(nn.Module):
@@ -127,7 +135,15 @@ def test_surface_interpolation_grid_holds_both_ends():
     assert interpolation_grid(3, 0.0, 1.0) == [0.0, 0.5, 1.0]
 
 
-@pytest.mark.parametrize("buffers", ["interpolate", "final"])
+def with_recomputed_statistics(net: nn.Module, state: dict, x: torch.Tensor) -> nn.Module:
+    """A copy of `net` holding `state`, its BatchNorm statistics recomputed on x by torch's own update_bn."""
+    model = copy.deepcopy(net)
+    model.load_state_dict(state)
+    torch.optim.swa_utils.update_bn([x], model)
+    return model.eval()
+
+
+@pytest.mark.parametrize("buffers", ["recompute", "final"])
 def test_surface_interpolation_ends_are_the_initial_and_final_models(buffers):
     net = conv_bn_net()
     gen = torch.Generator().manual_seed(3)
@@ -146,21 +162,59 @@ def test_surface_interpolation_ends_are_the_initial_and_final_models(buffers):
         assert torch.equal(value, final[key]), key  # the model's own state restored
     assert net.training
 
-    def at(state: dict) -> tuple[float, float]:
-        model = copy.deepcopy(net)
-        model.load_state_dict(state)
-        return evaluate(model.eval())
-
     # buffers="final": t = 0 is the initial weights with the final running statistics
-    start = (
-        initial
-        if buffers == "interpolate"
-        else {**final, **{name: initial[name] for name, _ in net.named_parameters()}}
-    )
+    start = {**final, **{name: initial[name] for name, _ in net.named_parameters()}}
     for t, state in ((0.0, start), (1.0, final)):
+        model = with_recomputed_statistics(net, state, x) if buffers == "recompute" else copy.deepcopy(net)
+        if buffers == "final":
+            model.load_state_dict(state)
         row = path[path["t"] == t]
-        assert (float(row["loss"].iloc[0]), float(row["accuracy"].iloc[0])) == at(state)
+        expected = evaluate(model.eval())
+        assert float(row["loss"].iloc[0]) == pytest.approx(expected[0], rel=1e-12)
+        assert float(row["accuracy"].iloc[0]) == expected[1]
     assert path["loss"].nunique() > 3
+
+
+def test_surface_path_is_finite_where_interpolated_running_variances_go_negative():
+    """A trained BatchNorm net whose running variances fall below 0.2 (and rise above 5) against the initial 1:
+    interpolated like the weights (Li et al.'s --dir_type states) they go negative at t = 1.25 (and -0.25) and the
+    loss is NaN; recomputed on the sample at each point (ablate.analysis.surface) every point is finite and is
+    exactly torch's update_bn followed by an eval-mode pass."""
+    net = conv_bn_net()
+    gen = torch.Generator().manual_seed(4)
+    x, y = torch.randn(16, 1, 6, 6, generator=gen), torch.randint(0, 4, (16,), generator=gen)
+    initial = copy.deepcopy(net.state_dict())
+    final = copy.deepcopy(net.state_dict())
+    with torch.no_grad():
+        for name, p in net.named_parameters():  # trained weights: anywhere else
+            final[name] = p.detach() + 0.3 * torch.randn(p.shape, generator=gen)
+    final["1.running_var"] = torch.tensor([0.05, 0.15, 8.0])
+    final["5.running_var"] = torch.tensor([0.1, 0.02, 6.0, 0.5])
+    evaluate = batchnorm_evaluate(x, y)
+    for t in (1.25, -0.25):
+        interpolated = {k: (1 - t) * initial[k] + t * v if v.is_floating_point() else v for k, v in final.items()}
+        assert (interpolated["1.running_var"] < 0).any()
+        broken = copy.deepcopy(net)
+        broken.load_state_dict(interpolated)
+        assert torch.isnan(torch.tensor(evaluate(broken.eval())[0]))  # what the path used to record
+
+    path = interpolation(net, initial, final, points=7, evaluate=evaluate)
+    assert torch.isfinite(torch.tensor(path[["loss", "accuracy"]].to_numpy())).all()
+    params = dict(net.named_parameters())
+    for t in (-0.25, 1.25):
+        state = {k: (1 - t) * initial[k] + t * v if k in params else v for k, v in final.items()}
+        expected = evaluate(with_recomputed_statistics(net, state, x))
+        assert path.loc[path["t"] == t, "loss"].item() == pytest.approx(expected[0], rel=1e-12)
+
+
+def test_surface_a_value_that_is_not_finite_is_an_error_naming_its_point():
+    path = pd.DataFrame({"t": [0.0, 1.0, 1.25], "loss": [2.3, 0.5, float("nan")], "accuracy": [10.0, 90.0, 50.0]})
+    with pytest.raises(ValueError, match=r"path of run r: loss or accuracy not finite at t=1.25: loss nan"):
+        require_finite(path, "path of run r", ["t"])
+    grid = pd.DataFrame({"alpha": [0.0, 0.5], "beta": [-0.5, 0.5], "loss": [1.0, 2.0], "accuracy": [1.0, float("inf")]})
+    with pytest.raises(ValueError, match=r"alpha=0.5, beta=0.5: loss 2.0, accuracy inf"):
+        require_finite(grid, "grid", ["alpha", "beta"])
+    assert require_finite(path.iloc[:2], "path", ["t"]) is not None
 
 
 def _run_config(seed: int = 0, **defaults) -> dict:
@@ -192,7 +246,8 @@ def test_surface_initial_weights_are_the_trainers_bit_for_bit(tmp_path, init):
 @pytest.mark.slow
 def test_surface_of_a_tiny_trained_run(tmp_path):
     """run_surface on a trained BatchNorm run: the grid's centre is the final model's loss on the sample in eval
-    mode, the path's ends are the initial and the final model's, and every value is finite."""
+    mode, the path's ends are the initial and the final weights' with BatchNorm's statistics recomputed on the
+    sample, and every value is finite."""
     from ablate.analysis.interpret import load_run
     from ablate.analysis.run_surface import evaluator, initial_state, run_surface, training_sample
     from ablate.training.trainer import Runtime, train_run
@@ -209,9 +264,12 @@ def test_surface_of_a_tiny_trained_run(tmp_path):
     evaluate = evaluator(config, training_sample(config, "unused", 40, 0), 16)
     with torch.no_grad():
         final_loss, _ = evaluate(model.eval())
+        recompute_batchnorm_statistics(model, evaluate)  # the path's BatchNorm statistics: the sample's
+        recomputed_loss, _ = evaluate(model.eval())
         model.load_state_dict(initial_state(config, 10))
+        recompute_batchnorm_statistics(model, evaluate)
         initial_loss, _ = evaluate(model.eval())
     centre = grid[(grid["alpha"] == 0) & (grid["beta"] == 0)]["loss"].item()
     assert centre == pytest.approx(final_loss, rel=1e-6)
-    assert path.loc[path["t"] == 1.0, "loss"].item() == pytest.approx(final_loss, rel=1e-6)
+    assert path.loc[path["t"] == 1.0, "loss"].item() == pytest.approx(recomputed_loss, rel=1e-6)
     assert path.loc[path["t"] == 0.0, "loss"].item() == pytest.approx(initial_loss, rel=1e-6)

@@ -198,3 +198,8 @@ def test_curvature_probe_does_not_change_the_trajectory(tmp_path):
     assert steps["step"].tolist() == [3, 6]
     assert (steps["curv_lambda_min"] <= steps["curv_lambda_max"]).all()
     assert steps["curv_iterations"].between(2, 6).all() and steps["curv_trace_stderr"].gt(0).all()
+    # converged exactly where the residuals certify it (ablate.training.curvature's rule)
+    scale = steps[["curv_lambda_max", "curv_lambda_min"]].abs().max(axis=1)
+    certified = steps[["curv_residual_max", "curv_residual_min"]].max(axis=1) <= settings["tol"] * scale
+    assert steps["curv_residual_max"].ge(0).all() and steps["curv_residual_min"].ge(0).all()
+    assert steps["curv_converged"].tolist() == certified.astype(float).tolist()

@@ -11,6 +11,7 @@ from ablate.analysis.figures import save
 from ablate.analysis.landscape_figures import surface_figure
 from ablate.analysis.landscape_tables import surface_summary
 from ablate.analysis.members import StudyRuns
+from ablate.analysis.surface import require_finite
 from ablate.errors import one_message
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -33,7 +34,8 @@ with one_message(f"surface_figure of {args.runs}"):
     for grid, path in zip(args.grids, args.paths, strict=True):
         run, epochs = Path(grid).parent.parent.name, int(Path(grid).parent.name.removeprefix("epoch"))
         label = str(variants[run, epochs])
-        grids[label], paths[label] = pd.read_csv(grid), pd.read_csv(path)
+        grids[label] = require_finite(pd.read_csv(grid), grid, ["alpha", "beta"])
+        paths[label] = require_finite(pd.read_csv(path), path, ["t"])
         groups[label] = group_label(study.config(run, epochs), args.group_by)
     surface_summary(grids, paths, groups).to_csv(args.summary, index=False)
     save(surface_figure(grids, paths, groups, args.title), Path(args.out))

@@ -27,6 +27,9 @@ from ablate.analysis.figures import (
 )
 
 QUANTITY_LABELS = {"curv_lambda_max": "λ_max (Hessian)", "ls_beta_max": "effective β (line search)"}
+# drawn over the λ_max of every curvature probe whose Lanczos residuals did not certify it (a lower bound only)
+UNCONVERGED = {"linestyle": "none", "marker": "x", "color": "black", "markersize": 8, "markeredgewidth": 1.6}
+UNCONVERGED_LABEL = "λ_max not converged (residual above tol: a lower bound)"
 
 
 def _short(variant: str, group: str) -> str:
@@ -39,7 +42,8 @@ def _short(variant: str, group: str) -> str:
 
 def beta_curvature_figure(table: pd.DataFrame, title: str = "") -> Figure:
     """One panel per group (model): per run, λ_max and effective β against the step, each at the steps it was
-    recorded at, on one logarithmic axis shared by the panels (ablate.analysis.landscape_tables.beta_and_curvature)."""
+    recorded at, on one logarithmic axis shared by the panels (ablate.analysis.landscape_tables.beta_and_curvature);
+    a black cross over each λ_max whose probe did not converge."""
     groups = list(dict.fromkeys(table["group"])) or [""]
     curves = list(
         dict.fromkeys(
@@ -50,6 +54,7 @@ def beta_curvature_figure(table: pd.DataFrame, title: str = "") -> Figure:
     )
     points = int(table.groupby("run").size().max()) if not table.empty else 0
     styles = {curve: line_style(index, len(curves), points) for index, curve in enumerate(curves)}
+    unconverged = False
     with plt.rc_context(STYLE):
         fig = plt.figure(figsize=(FIGURE_WIDTH_IN, 5.0), dpi=DPI, layout="constrained")
         axes = fig.subplots(1, len(groups), squeeze=False, sharey="row")[0]
@@ -59,6 +64,10 @@ def beta_curvature_figure(table: pd.DataFrame, title: str = "") -> Figure:
                 rows = cells[cells["variant"].map(lambda v, g=group: _short(v, g)) == short].dropna(subset=[column])
                 if not rows.empty:
                     ax.plot(rows["step"], rows[column], **{**style, "linewidth": 1.3, "markersize": 5})
+                if column == "curv_lambda_max":
+                    loose = rows[rows["curv_converged"] != 1]
+                    ax.plot(loose["step"], loose[column], **UNCONVERGED, zorder=3)
+                    unconverged = unconverged or not loose.empty
             positive = cells[list(QUANTITY_LABELS)].to_numpy(dtype=float).ravel()
             if (positive[np.isfinite(positive)] > 0).any():
                 ax.set_yscale("log")
@@ -69,6 +78,8 @@ def beta_curvature_figure(table: pd.DataFrame, title: str = "") -> Figure:
             axes_text(ax)
         labels = {curve: ", ".join(filter(None, (QUANTITY_LABELS[curve[0]], curve[1]))) for curve in curves}
         handles = [legend_handle({**styles[curve], "markersize": 5}, labels[curve]) for curve in curves]
+        if unconverged:
+            handles.append(legend_handle(UNCONVERGED, UNCONVERGED_LABEL))
         finish(fig, handles, title)
     return fig
 

@@ -4,6 +4,9 @@ summary of the curvature probe per model, and one of each run's surface and path
 Both come from the runs' steps.csv: the line search (`ls_beta_max`, every probe_every steps) and the curvature
 probe (`curv_*`, every curvature.every steps). A step where only one of them ran keeps the other empty, so each
 is plotted at its own steps; where both ran (every's that share steps) the two stand side by side in one row.
+A curvature probe converged where Lanczos' residuals certify λ_max and λ_min (`curv_converged`,
+ablate.training.curvature); elsewhere its λ_max is a lower bound only. Runs recorded before the residuals were
+(no `curv_converged` column) count as not converged.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ import pandas as pd
 from ablate.analysis.envelopes import group_label
 from ablate.analysis.members import StudyRuns, longest_members
 
-PAIR_COLUMNS = ["group", "variant", "run", "step", "ls_beta_max", "curv_lambda_max"]
-# steps.csv column -> the name the summary and the report give it
-QUANTITIES = {
-    "curv_lambda_max": "λ_max",
-    "curv_lambda_min": "λ_min",
-    "curv_trace": "trace",
-    "ls_beta_max": "effective β",
+PAIR_COLUMNS = ["group", "variant", "run", "step", "ls_beta_max", "curv_lambda_max", "curv_converged"]
+# the summary's quantities: its name in the summary and the report -> how to compute it from steps.csv
+CURVATURE = {
+    "λ_max": lambda steps: steps["curv_lambda_max"],
+    "λ_max + residual": lambda steps: steps["curv_lambda_max"] + steps["curv_residual_max"],
+    "λ_min": lambda steps: steps["curv_lambda_min"],
+    "trace": lambda steps: steps["curv_trace"],
 }
-SUMMARY_COLUMNS = ["group", "quantity", "runs", "values", "median", "min", "max"]
+QUANTITIES = {**CURVATURE, "effective β": lambda steps: steps["ls_beta_max"]}
+SUMMARY_COLUMNS = ["group", "quantity", "runs", "values", "converged", "median", "min", "max"]
 
 
 def beta_and_curvature(study: StudyRuns, group_by: str = "model") -> pd.DataFrame:
@@ -34,7 +38,7 @@ def beta_and_curvature(study: StudyRuns, group_by: str = "model") -> pd.DataFram
         present = [c for c in ("ls_beta_max", "curv_lambda_max") if c in steps]
         if not present:
             continue
-        rows = steps.dropna(subset=present, how="all").reindex(columns=["step", "ls_beta_max", "curv_lambda_max"])
+        rows = steps.dropna(subset=present, how="all").reindex(columns=PAIR_COLUMNS[3:])
         rows.insert(0, "run", member.run)
         rows.insert(0, "variant", str(member.variant))
         rows.insert(0, "group", group_label(study.config(member.run, member.epochs), group_by))
@@ -42,30 +46,43 @@ def beta_and_curvature(study: StudyRuns, group_by: str = "model") -> pd.DataFram
     return pd.concat(frames, ignore_index=True)[PAIR_COLUMNS] if frames else pd.DataFrame(columns=PAIR_COLUMNS)
 
 
+def _converged(steps: pd.DataFrame) -> pd.Series:
+    """Per row of steps.csv: whether its curvature probe converged (False without the column)."""
+    return steps["curv_converged"].eq(1) if "curv_converged" in steps else pd.Series(False, index=steps.index)
+
+
 def curvature_summary(study: StudyRuns, group_by: str = "model") -> pd.DataFrame:
-    """Per group (model) and quantity: how many runs and recorded values, their median, minimum and maximum,
-    over every step and run of the group (the learning rates pooled: the report's table is per model)."""
-    rows = []
-    values: dict[tuple[str, str], list[pd.Series]] = {}
+    """Per group (model) and quantity: how many runs and recorded values, the share of those values whose
+    curvature probe converged (empty for the line search's effective β), and their median, minimum and maximum,
+    over every step and run of the group (the learning rates pooled: the report's table is per model). The rows
+    λ_max and λ_max + residual are the ends of the interval [θ_max, θ_max + r_max] that holds an eigenvalue."""
+    values: dict[tuple[str, str], list[pd.DataFrame]] = {}
     runs: dict[tuple[str, str], set[str]] = {}
     for member in longest_members(study).itertuples():
         steps = study.steps(member.run, member.epochs)
         group = group_label(study.config(member.run, member.epochs), group_by)
-        for column, name in QUANTITIES.items():
-            if column in steps and steps[column].notna().any():
-                values.setdefault((group, name), []).append(steps[column].dropna())
+        for name, compute in QUANTITIES.items():
+            try:
+                value = compute(steps)
+            except KeyError:  # a quantity this run did not record
+                continue
+            recorded = pd.DataFrame({"value": value, "converged": _converged(steps)}).dropna(subset=["value"])
+            if not recorded.empty:
+                values.setdefault((group, name), []).append(recorded)
                 runs.setdefault((group, name), set()).add(member.run)
-    for (group, name), series in values.items():
-        pooled = pd.concat(series)
+    rows = []
+    for (group, name), frames in values.items():
+        pooled = pd.concat(frames)
         rows.append(
             {
                 "group": group,
                 "quantity": name,
                 "runs": len(runs[(group, name)]),
                 "values": len(pooled),
-                "median": pooled.median(),
-                "min": pooled.min(),
-                "max": pooled.max(),
+                "converged": float(pooled["converged"].mean()) if name in CURVATURE else None,
+                "median": pooled["value"].median(),
+                "min": pooled["value"].min(),
+                "max": pooled["value"].max(),
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -8,8 +8,8 @@ math of ablate.analysis.surface.
   (tests/test_surface.py::test_surface_initial_weights_are_the_trainers_bit_for_bit).
 - Data: a fixed class-stratified sample of the run's training set (`Split.sample`, drawn with the
   setting's seed), normalised as in training, never augmented, in batches of the eval batch size.
-- BatchNorm: eval mode with the trained running statistics on the grid (Li et al.'s code; see
-  ablate.analysis.surface); along the path the running statistics are interpolated with the weights.
+- BatchNorm: eval mode with the trained running statistics on the grid (Li et al.'s code); along the path
+  eval mode with the statistics recomputed on the sample at each point (ablate.analysis.surface says why).
 """
 
 from __future__ import annotations

@@ -16,24 +16,33 @@ scale invariance) are comparable. We follow their code, tomgoldstein/loss-landsc
   plot_surface.py evaluates on the training set (line 289) on a grid `np.linspace(xmin, xmax, num)` (line 62).
 - The 1-D interpolation (their README, lines 40-51, and script/1d_linear_interpolation_vgg9.sh) uses
   `--dir_type states`: the path moves BatchNorm's running_mean/var with the weights, since "ignoring
-  running_mean and running_var cannot produce correct loss values" at the far end.
+  running_mean and running_var cannot produce correct loss values" at the far end. We depart from that: off
+  [0, 1] an interpolated running variance (1-t)·v0 + t·v1 goes negative (at t = 1.25 wherever v1 < v0/5, a
+  trained variance below 0.2 against the initial 1) and the path's loss is NaN; inside [0, 1] it is not the
+  variance of the interpolated network's activations either. So along the path BatchNorm's statistics are
+  recomputed on the sample at each point, as after weight averaging (Izmailov et al. 2018's
+  torch.optim.swa_utils.update_bn) and along paths between trained networks (Garipov et al. 2018), and the
+  point is then evaluated in eval mode. Why not train mode: its statistics are each batch's, so the loss would
+  depend on how the sample is cut into batches; recomputed ones make each point one fixed network.
 
 `evaluate(model) -> (loss, accuracy)` is the caller's (a fixed stratified training sample in large batches);
 here it runs in BatchNorm eval mode under no_grad unless told otherwise, and every function puts the model's
-parameters, buffers and training flags back as it found them.
+parameters, buffers and training flags back as it found them. A loss or accuracy that is not finite anywhere on
+a grid or path is an error naming the point, never a value passed on (`require_finite`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 Evaluate = Callable[[nn.Module], tuple[float, float]]
 MODES = ("eval", "train")
-BUFFERS = ("interpolate", "final")
+BUFFERS = ("recompute", "final")
 
 
 def filter_normalized_direction(
@@ -80,6 +89,43 @@ def _evaluate(model: nn.Module, evaluate: Evaluate, mode: str) -> tuple[float, f
     return float(loss), float(accuracy)
 
 
+def require_finite(table: pd.DataFrame, where: str, coordinates: Sequence[str]) -> pd.DataFrame:
+    """`table` unchanged if its loss and accuracy are finite everywhere; else a ValueError naming `where` and
+    the points (their `coordinates`) that are not."""
+    bad = table[~np.isfinite(table[["loss", "accuracy"]].to_numpy(dtype=float)).all(axis=1)]
+    if not bad.empty:
+        points = "; ".join(
+            ", ".join(f"{name}={row[name]:g}" for name in coordinates)
+            + f": loss {row['loss']}, accuracy {row['accuracy']}"
+            for _, row in bad.iterrows()
+        )
+        raise ValueError(f"{where}: loss or accuracy not finite at {points}")
+    return table
+
+
+@torch.no_grad()
+def recompute_batchnorm_statistics(model: nn.Module, evaluate: Evaluate) -> None:
+    """BatchNorm's running statistics replaced by those of the sample `evaluate` runs over (a cumulative
+    average over its batches, as torch.optim.swa_utils.update_bn): one pass with only the BatchNorm layers in
+    train mode (no dropout). Momenta and training flags are put back; the statistics stay."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta, flags = [m.momentum for m in norms], [(m, m.training) for m in model.modules()]
+    model.eval()
+    for module in norms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative moving average: every batch of the sample weighs the same
+        module.train()
+    try:
+        evaluate(model)
+    finally:
+        for module, momentum in zip(norms, momenta, strict=True):
+            module.momentum = momentum
+        for module, training in flags:
+            module.training = training
+
+
 def _moved(model: nn.Module, directions: Sequence[Mapping[str, torch.Tensor]]) -> list[tuple[nn.Parameter, ...]]:
     """(parameter, d1, d2) for every parameter; directions for buffers must be zero (nothing moves them)."""
     params = dict(model.named_parameters())
@@ -119,7 +165,9 @@ def surface_grid(
                 rows.append({"alpha": alpha, "beta": beta, "loss": loss, "accuracy": accuracy})
     finally:
         _restore(model, saved)
-    return pd.DataFrame(rows, columns=["alpha", "beta", "loss", "accuracy"])
+    return require_finite(
+        pd.DataFrame(rows, columns=["alpha", "beta", "loss", "accuracy"]), "surface grid", ["alpha", "beta"]
+    )
 
 
 def interpolation_grid(points: int, start: float = -0.25, stop: float = 1.25) -> list[float]:
@@ -139,14 +187,14 @@ def interpolation(
     *,
     start: float = -0.25,
     stop: float = 1.25,
-    buffers: str = "interpolate",
+    buffers: str = "recompute",
     mode: str = "eval",
 ) -> pd.DataFrame:
     """Goodfellow et al.'s path (1-t)·w0 + t·w1 from the initial (step 0) to the final state_dict, t on
-    `interpolation_grid(points, start, stop)`: columns t, loss, accuracy. Floating-point buffers (BatchNorm's
-    running statistics) are interpolated like the weights (buffers="interpolate", their --dir_type states, so
-    t=0 and t=1 are exactly the two saved models) or taken from the final state (buffers="final"); integer
-    buffers (num_batches_tracked) always from the final state. The model's own state is restored afterwards."""
+    `interpolation_grid(points, start, stop)`: columns t, loss, accuracy. BatchNorm's running statistics are
+    recomputed on `evaluate`'s sample at every point (buffers="recompute", the module's docstring says why) or
+    taken from the final state (buffers="final"); integer buffers (num_batches_tracked) come from the final
+    state. The model's own state is restored afterwards."""
     if buffers not in BUFFERS:
         raise ValueError(f"unknown interpolation buffers {buffers!r}; known: {', '.join(BUFFERS)}")
     params = {name for name, _ in model.named_parameters()}
@@ -157,11 +205,12 @@ def interpolation(
             state = {}
             for name, w1 in final_state.items():
                 w0 = initial_state[name].to(w1.device)
-                moves = torch.is_floating_point(w1) and (name in params or buffers == "interpolate")
-                state[name] = (1 - t) * w0 + t * w1 if moves else w1  # exact at t = 0 and t = 1
+                state[name] = (1 - t) * w0 + t * w1 if name in params else w1  # exact at t = 0 and t = 1
             model.load_state_dict(state)
+            if buffers == "recompute":
+                recompute_batchnorm_statistics(model, evaluate)
             loss, accuracy = _evaluate(model, evaluate, mode)
             rows.append({"t": t, "loss": loss, "accuracy": accuracy})
     finally:
         _restore(model, saved)
-    return pd.DataFrame(rows, columns=["t", "loss", "accuracy"])
+    return require_finite(pd.DataFrame(rows, columns=["t", "loss", "accuracy"]), "path", ["t"])

@@ -255,4 +255,6 @@ def curvature_spectrum(
         "curv_trace_stderr": found["trace_stderr"],
         "curv_iterations": found["lanczos_iterations"],
         "curv_converged": found["lanczos_converged"],
+        "curv_residual_max": found["residual_max"],
+        "curv_residual_min": found["residual_min"],
     }

@@ -1,0 +1,102 @@
+"""The Hessian's eigenvalue density by stochastic Lanczos quadrature (issue 22) against known answers: matrices
+with known spectra (a bulk with outliers, a power law) and a small BatchNorm network's dense Hessian. Selected by
+`pytest -k density`."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from test_curvature import batch, bn_net, dense_hessian_eigenvalues, known_matrix
+from torch import nn
+
+from ablate.training.spectrum import density, hessian_density, moment, slq
+
+N = 600
+
+
+def quadratures(eigenvalues: torch.Tensor, seed: int, steps: int = 40, vectors: int = 20):
+    a = known_matrix(eigenvalues, seed)
+    generator = torch.Generator().manual_seed(seed)
+    return slq(lambda v: a @ v, len(a), steps=steps, vectors=vectors, generator=generator, dtype=torch.float64)
+
+
+def assert_moments_within_their_error(found, eigenvalues: torch.Tensor, orders=(1, 2, 3, 4)) -> None:
+    """Each moment (1/n) tr H^k within 4 standard errors of the exact one, and the error a real one (> 0)."""
+    for k in orders:
+        estimate, stderr = moment(found, k)
+        exact = float((eigenvalues**k).mean())
+        assert 0 < stderr < abs(exact), k
+        assert abs(estimate - exact) < 4 * stderr, (k, estimate, exact, stderr)
+
+
+def test_density_of_a_bulk_with_outliers():
+    """A bulk on [0, 1] and three outliers at 20, 35 and 50: the moments match, every start vector's quadrature
+    has a node on each outlier carrying on average 1/n of the mass, and the rest of the mass is on the bulk."""
+    outliers = torch.tensor([20.0, 35.0, 50.0], dtype=torch.float64)
+    eigenvalues = torch.cat([torch.linspace(0.0, 1.0, N - 3, dtype=torch.float64), outliers])
+    found = quadratures(eigenvalues, seed=1)
+    assert_moments_within_their_error(found, eigenvalues)
+    for outlier in outliers:
+        at = [int((q.nodes - outlier).abs().argmin()) for q in found]
+        assert all(abs(float(q.nodes[i]) - float(outlier)) < 1e-9 for q, i in zip(found, at, strict=True))
+        weights = torch.stack([q.weights[i] for q, i in zip(found, at, strict=True)]) * N
+        assert abs(float(weights.mean()) - 1.0) < 4 * float(weights.std()) / len(found) ** 0.5
+    for q in found:  # Ritz values lie inside the spectrum
+        assert float(q.nodes.min()) >= -1e-9 and float(q.nodes.max()) <= 50.0 + 1e-9
+    bulk = torch.stack([q.weights[(q.nodes > -0.01) & (q.nodes < 1.01)].sum() for q in found])
+    assert abs(float(bulk.mean()) - (N - 3) / N) < 4 * float(bulk.std()) / len(found) ** 0.5
+    # the smoothed density: a probability density with the quadrature's mean, peaked at the outliers
+    grid = torch.linspace(-2.0, 55.0, 20_001, dtype=torch.float64)
+    phi = density(found, grid, sigma=0.2)
+    assert float(torch.trapezoid(phi, grid)) == pytest.approx(1.0, abs=1e-9)
+    assert float(torch.trapezoid(grid * phi, grid)) == pytest.approx(moment(found, 1)[0], rel=1e-9)
+    for outlier in outliers:
+        near = (grid - outlier).abs() < 1.0
+        peak = grid[near][int(phi[near].argmax())]
+        assert abs(float(peak - outlier)) < 0.01
+        assert float(phi[(grid - outlier).abs() < 1.0].max()) > 100 * float(
+            phi[(grid - outlier - 2.5).abs() < 0.5].max()
+        )
+
+
+def test_density_of_a_power_law():
+    """λ_i = 50·i^(-3/2): the moments match, and the largest eigenvalues, well apart, are nodes of every
+    quadrature."""
+    eigenvalues = 50.0 * torch.arange(1, N + 1, dtype=torch.float64) ** -1.5
+    found = quadratures(eigenvalues, seed=2)
+    assert_moments_within_their_error(found, eigenvalues)
+    for q in found:
+        assert float(q.nodes[-1]) == pytest.approx(50.0, rel=1e-12)
+        assert float(q.nodes[-2]) == pytest.approx(float(eigenvalues[1]), rel=1e-9)
+        assert float(q.weights.sum()) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_density_of_a_batchnorm_net_matches_its_dense_hessian_and_restores_it():
+    """The Hessian of bn_net (195 parameters, BatchNorm on the batch's statistics, fp32 products) against its
+    dense float64 eigenvalues: the first two moments, and λ_max as the top node; the net is left as it was."""
+    net = bn_net()
+    x, y = batch()
+    exact = dense_hessian_eigenvalues()
+    state = copy.deepcopy(net.state_dict())
+    rng = torch.get_rng_state()
+    found = hessian_density(
+        net,
+        lambda: nn.functional.cross_entropy(net(x), y),
+        steps=60,
+        vectors=12,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert len(found) == 12 and all(len(q.nodes) == 60 for q in found)
+    assert_moments_within_their_error(found, exact, orders=(1, 2))
+    for q in found:
+        assert float(q.nodes[-1]) == pytest.approx(float(exact[-1]), rel=1e-3)
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert torch.equal(torch.get_rng_state(), rng) and net.training
+
+
+def test_density_needs_a_step_and_a_vector():
+    with pytest.raises(ValueError, match="slq needs"):
+        slq(lambda v: v, 3, steps=0, vectors=1, generator=torch.Generator())
