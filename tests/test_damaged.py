@@ -76,7 +76,7 @@ def test_a_finished_run_whose_files_disagree_is_damaged(finished, tmp_path, dama
     assert rundir.damage(run_dir) == problem
     status = run_status(run)
     assert status.state == "damaged" and status.label == "damaged"
-    fix = f"nothing reads it; train it again from scratch: python -m ablate retrain {run.dir}"
+    fix = f"nothing reads it; python -m ablate retrain {run.dir} removes it and says how to train it again"
     assert status.problem == f"{problem}: {fix}"
 
     shown = status_command(tmp_path)
@@ -88,8 +88,8 @@ def test_a_finished_run_whose_files_disagree_is_damaged(finished, tmp_path, dama
     with pytest.raises(DamagedRun) as raised:
         write_plan_files(plan, dataset_identity(config["dataset"]), "synthetic-test")
     assert str(raised.value) == (
-        f"{run.dir} is damaged: {problem}. Nothing reads a damaged run; train it again from scratch with "
-        f"python -m ablate retrain {run.dir}, then run snakemake again"
+        f"{run.dir} is damaged: {problem}. Nothing reads a damaged run: remove it with "
+        f"python -m ablate retrain {run.dir}, which prints the snakemake command that trains it again"
     )
 
 
@@ -135,7 +135,11 @@ def test_retrain_removes_a_run_and_its_weights(finished, tmp_path):
         "error: 'results/runs/basic_cnn-0123456789' is not a run directory here (results/runs/<model>-<hash>, as "
         "`python -m ablate plan` lists them): run this command where you run snakemake, naming a run that exists"
     ]
-    done = retrain(run.id)
+    done = retrain(run.id, "--configfile", "config.yaml")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / run.dir).exists() and not weights.parent.exists()
+    assert done.stdout.splitlines()[-1] == (
+        "  snakemake --cores all --configfile config.yaml --forcerun "
+        f"{run.dir}/metrics.json {weights.relative_to(tmp_path)}"
+    )
     assert run_status(run).state == "pending"

@@ -51,9 +51,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "retrain",
-        help="remove runs (and their members' weights) so that the next snakemake trains them from scratch",
+        help="remove runs (and their members' weights); print the snakemake command that trains them from scratch",
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="a run's id or directory (results/runs/<model>-<hash>)")
+    p.add_argument("--configfile", action="append", default=[], help="those of the workflow, for the command printed")
     p.set_defaults(func=cmd_retrain)
 
     return top

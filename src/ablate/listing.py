@@ -150,8 +150,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    """Remove each named run's directory and its members' weights (rundir.MEMBER_WEIGHTS), so that the next
-    snakemake trains it from scratch and reruns everything that reads it. Named by id or by run directory."""
+    """Remove each named run's directory and its members' weights (rundir.MEMBER_WEIGHTS), then print the snakemake
+    command that trains it from scratch and reruns everything that reads it: the readers take a run's weights
+    `ancient` (a run never changes once trained), so Snakemake is told (--forcerun) that these did. Runs are named
+    by id or by run directory."""
+    import shlex
     import shutil
 
     from ablate import rundir
@@ -164,10 +167,14 @@ def cmd_retrain(args: argparse.Namespace) -> int:
                 f"{name!r} is not a run directory here ({rundir.RUNS_DIR}/<model>-<hash>, as `python -m ablate "
                 "plan` lists them): run this command where you run snakemake, naming a run that exists"
             )
+    forced = []
     for run_id in run_ids:
         weights = Path(rundir.MEMBER_WEIGHTS.format(run=run_id, epochs=0)).parent
+        forced += [f"{rundir.run_dir(run_id)}/{rundir.METRICS}", *sorted(map(str, weights.glob("*.pt")))]
         shutil.rmtree(rundir.run_dir(run_id))
         shutil.rmtree(weights, ignore_errors=True)
         print(f"removed {rundir.run_dir(run_id)} and {weights}")
-    print("snakemake --cores all (with the same --configfile) now trains them from scratch")
+    configs = [option for path in args.configfile for option in ("--configfile", path)]
+    command = ["snakemake", "--cores", "all", *configs, "--forcerun", *forced]
+    print(f"now train them from scratch and rerun what reads them:\n  {shlex.join(command)}")
     return 0

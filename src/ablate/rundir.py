@@ -108,7 +108,7 @@ def read_history(directory: str | Path):
     return pd.read_csv(Path(directory) / HISTORY)
 
 
-RETRAIN = "python -m ablate retrain {run_dir}"  # what trains a run again from scratch (ablate.listing.cmd_retrain)
+RETRAIN = "python -m ablate retrain {run_dir}"  # removes a run, says how to train it again (ablate.listing.cmd_retrain)
 
 
 def damage(directory: str | Path) -> str | None:

@@ -96,7 +96,9 @@ def run_status(run: Run, root: Path = Path()) -> RunStatus:
     if state in ("done", "grows"):
         problem = rundir.damage(run_dir)
         if problem is not None:
-            fix = f"nothing reads it; train it again from scratch: {rundir.RETRAIN.format(run_dir=run.dir)}"
+            fix = (
+                f"nothing reads it; {rundir.RETRAIN.format(run_dir=run.dir)} removes it and says how to train it again"
+            )
             return RunStatus(run, "damaged", 0, problem=f"{problem}: {fix}")
         metrics = rundir.read_metrics(run_dir)
         if state == "grows":  # a config raised its length since it finished

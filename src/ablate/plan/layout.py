@@ -79,9 +79,9 @@ def write_plan_files(plan: Plan, dataset: Mapping, dataset_name: str) -> dict[st
     if damaged:
         raise DamagedRun(
             "; ".join(f"{run_dir} is damaged: {problem}" for run_dir, problem in damaged.items())
-            + ". Nothing reads a damaged run; train it again from scratch with "
+            + ". Nothing reads a damaged run: remove it with "
             + " && ".join(rundir.RETRAIN.format(run_dir=run_dir) for run_dir in damaged)
-            + ", then run snakemake again"
+            + ", which prints the snakemake command that trains it again"
         )
     lengths = {}
     for run in plan.runs.values():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from torch import nn
@@ -84,6 +84,18 @@ def check_save(run_dir: Path, size: int, what: str) -> None:
     slack do not fit into its free space: the check each save repeats, where other runs took space meanwhile."""
     if size + SLACK > shutil.disk_usage(run_dir).free:
         raise no_space_for(run_dir, size, what)
+
+
+def checked_save(run_dir: Path, size: int, what: str, save: Callable[[], None]) -> None:
+    """`save()` (a write of about `size` bytes into `run_dir`) after check_save; a write that fails for want of
+    space (another run filled the disk between the check and the write) raises the same NotEnoughSpace."""
+    check_save(run_dir, size, what)
+    try:
+        save()
+    except (OSError, RuntimeError) as error:
+        if not disk_full(error):
+            raise
+        raise no_space_for(run_dir, size, what) from error
 
 
 def no_space_for(run_dir: Path, size: int, what: str) -> NotEnoughSpace:

@@ -139,14 +139,9 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         size = self.peak.get(rundir.CHECKPOINT, 0) // 2  # one of the two the peak counts
+        progress = Progress(self.history, self.loop.step, self.wall_seconds)
         what = f"the checkpoint after epoch {len(self.history)}"
-        space.check_save(self.run_dir, size, what)
-        try:
-            self.checkpoint.save(Progress(self.history, self.loop.step, self.wall_seconds))
-        except (OSError, RuntimeError) as error:  # another run filled the disk between the check and the write
-            if not space.disk_full(error):
-                raise
-            raise space.no_space_for(self.run_dir, size, what) from error
+        space.checked_save(self.run_dir, size, what, lambda: self.checkpoint.save(progress))
 
     def resume(self) -> None:
         """Continue from the run directory's checkpoint, where there is one of this run (a damaged one is set
