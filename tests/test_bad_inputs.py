@@ -4,6 +4,8 @@ before any job runs (the image folder's checks: tests/test_data.py; a damaged ru
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -11,7 +13,7 @@ from ablate.errors import ConfigError
 from ablate.execution.pool import GpuPoolError, require_no_gpus
 from ablate.plan.config import read_config_files, read_yaml, validated
 
-from conftest import REPO, snakemake
+from conftest import REPO, snakemake, tool_env
 
 DEFAULT = REPO / "config/config.yaml"
 
@@ -74,3 +76,21 @@ def test_snakemake_stops_on_gpus_without_a_gpu_naming_the_file(workflow_dir, mon
     output = result.stdout + result.stderr  # a dry run prints Snakemake's error to stdout
     assert result.returncode != 0
     assert "gpus.yaml: config error at execution.gpus: 2 asks for CUDA GPUs" in output, output[-3000:]
+
+
+def test_a_missing_configfile_snakemake_cannot_name_and_plan_does(tmp_path, workflow_dir):
+    """Snakemake opens --configfile files before the workflow runs (a traceback ending in FileNotFoundError, which
+    the README says); `python -m ablate plan` gives the one message the README points to."""
+    missing = tmp_path / "nope.yaml"
+    under_snakemake = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", str(missing), timeout=120)
+    assert under_snakemake.returncode != 0
+    assert "FileNotFoundError" in under_snakemake.stdout + under_snakemake.stderr
+    plan = subprocess.run(
+        [sys.executable, "-m", "ablate", "plan", "--configfile", str(missing)],
+        cwd=REPO,
+        env=tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plan.returncode == 2 and plan.stderr == f"error: config file {str(missing)!r} does not exist\n"
