@@ -30,11 +30,9 @@ gradient; memory: `iterations` vectors of the parameters' size (the reorthogonal
 Trace: Hutchinson's estimator, mean of zᵀHz over `samples` Rademacher z (exact for a diagonal H), with the
 standard error of that mean (sample standard deviation / √samples). Cost: `samples` HVPs.
 
-`curvature` runs both at the current weights and restores parameters, gradients, buffers (BatchNorm's
-running statistics change on every train-mode forward), the modules' training flags and the global RNG
-states exactly, like `probes.line_search`: a run with it follows the same trajectory as one without.
-BatchNorm mode: "train" (batch statistics, what the optimizer sees; default) or "eval" (running statistics,
-as PyHessian does: `self.model = model.eval()` in pyhessian/hessian.py, line 31, of amirgholami/PyHessian).
+`curvature` runs both at the current weights and restores parameters, gradients, buffers, training flags and
+RNG states exactly (`restored`): a run with it follows the same trajectory as one without. BatchNorm: "train"
+(batch statistics, what the optimizer sees; default) or "eval" (running statistics, as PyHessian does).
 """
 
 from __future__ import annotations
@@ -252,9 +250,7 @@ def restored(model: nn.Module, params: Sequence[torch.Tensor], mode: str) -> Ite
         with torch.no_grad():
             for p, w, g in zip(params, weights, grads, strict=True):
                 p.copy_(w)
-                if g is None:
-                    p.grad = None
-                elif p.grad is None:
+                if g is None or p.grad is None:
                     p.grad = g
                 else:
                     p.grad.copy_(g)
@@ -290,9 +286,7 @@ def curvature(
         found = lanczos_extremes(
             matvec, size, tol=tol, max_iter=max_iter, generator=generator, dtype=dtype, device=device
         )
-        trace, stderr = (
-            _hutchinson(matvec, size, samples, generator, dtype, device) if samples else (math.nan, math.nan)
-        )
+        trace, stderr = _hutchinson(matvec, size, samples, generator, dtype, device) if samples else (math.nan,) * 2
     return {
         "lambda_max": found.lambda_max,
         "lambda_min": found.lambda_min,
