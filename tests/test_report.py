@@ -79,13 +79,14 @@ CURVATURE_STUDY = {
     "variants": {"bn": {"model": "vgg_a_bn", "epochs": 1}},
     "probes": ["line_search", "curvature"],
     "probe_every": 4,
-    "curvature": {"every": 4, "max_iter": 3, "samples": 2},
+    "curvature": {"every": 4, "max_iter": 3, "samples": 2, "density": {"steps": 6}},
     "surface": {"points": 3, "samples": 32, "path_points": 3},
 }
 
 
 def curvature_study(root: Path, plan) -> dict:
     """Study c's analyses as the workflow's rules make them, and its entry in the report's spec."""
+    from ablate.analysis.density import density_figure, density_summary, study_densities
     from ablate.analysis.envelopes import probe_envelopes
     from ablate.analysis.figures import envelope_figure, save
     from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
@@ -104,6 +105,8 @@ def curvature_study(root: Path, plan) -> dict:
         for key, name in (
             ("beta_vs_curvature", "beta.png"),
             ("summary", "curvature-summary.csv"),
+            ("density", "density.png"),
+            ("density_summary", "density.csv"),
             ("surface", "surface.png"),
             ("surface_summary", "surface.csv"),
         )
@@ -113,6 +116,9 @@ def curvature_study(root: Path, plan) -> dict:
     envelope_figure(probe_envelopes(runs, "curvature"), "curvature", folder / "curv.png")
     save(beta_curvature_figure(beta_and_curvature(runs)), folder / "beta.png")
     curvature_summary(runs).to_csv(folder / "curvature-summary.csv", index=False)
+    densities = study_densities(runs)
+    density_summary(densities).to_csv(folder / "density.csv", index=False)
+    save(density_figure(densities), folder / "density.png")
     run_dir = rows[0]["run_dir"]
     grid, path = run_surface(run_dir, "unused", plan.studies["c"].surface, batch_size=64)
     grids, paths, groups = {"bn": grid}, {"bn": path}, {"bn": "vgg_a_bn"}
@@ -209,7 +215,7 @@ def test_config_strings_are_escaped(report):
 def test_tables_show_the_runs(report):
     html = report.read_text()
     assert "Table 1" in html and "Table 2." in html and "learning rate" in html
-    assert html.count('<img src="data:image/png;base64,') == 2 + 3  # two studies' curves; section 2.6's three
+    assert html.count('<img src="data:image/png;base64,') == 2 + 4  # two studies' curves; section 2.6's four
     assert "Published vs reproduced" in html and "not in this report" in html  # every published number has a row
     assert 'id="not-the-study"' not in html and "not comparable" not in html
 
@@ -331,10 +337,12 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         # section 2.6 after the studies: its figures numbered, its tables filled, its link in the index
         section = page.locator("section#curvature")
         assert section.locator("h2").inner_text().startswith("2.6 Curvature and the 2-D landscape")
-        assert section.locator("img").count() == 3
+        assert section.locator("img").count() == 4
         captions = section.locator("figcaption").all_inner_texts()
-        assert [c.split(".")[0] for c in captions] == ["Extra 13", "Extra 14", "Extra 15"]
-        assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[2]
+        assert [c.split(".")[0] for c in captions] == ["Extra 14", "Extra 15", "Extra 16", "Extra 17"]
+        assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[3]
+        assert "2 Rademacher start vectors, 6 Lanczos steps" in captions[2]
+        assert section.locator("table.density-summary tr").count() > 1
         quantities = section.locator("table.curvature-summary tr td:nth-child(2)").all_inner_texts()
         assert quantities == ["λ_max", "λ_max + residual", "λ_min", "trace", "effective β"]
         shares = section.locator("table.curvature-summary tr td:nth-child(5)").all_inner_texts()

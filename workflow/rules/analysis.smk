@@ -161,6 +161,36 @@ rule beta_vs_curvature:
         "--summary {output.summary} --figure {output.figure} > {log} 2>&1"
 
 
+# The Hessian's eigenvalue density that the curvature probe took at a few steps of each run (its density.csv).
+rule hessian_density:
+    input:
+        runs=STUDY_RUNS,
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+        densities=lambda wc: study_files(rundir.DENSITY, wc.study),
+    output:
+        summary=DENSITY_SUMMARY,
+        figure=report(
+            DENSITY_FIGURE,
+            caption="../report/density.rst",
+            category="3. BatchNorm analyses",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "Hessian density"},
+        ),
+    log:
+        "results/logs/hessian_density/{study}.log",
+    benchmark:
+        "results/benchmarks/hessian_density/{study}.tsv"
+    conda:
+        "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
+    shell:
+        'python "$ABLATE_SCRIPTS/hessian_density.py" --runs {input.runs} --files {input.configs} {input.densities} '
+        "--group-by {params.group_by:q} --title {params.title:q} --summary {output.summary} "
+        "--figure {output.figure} > {log} 2>&1"
+
+
 # Li et al.'s 2-D surface around a member's final weights and the path from its initial weights, with the
 # settings of the study's `surface` (not part of the run's identity: changing them reruns this, never training).
 rule surface:
