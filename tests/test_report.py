@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_findings import vgg_study
 
+from ablate.analysis.claims import findings_table
 from ablate.analysis.figures import study_curves
 from ablate.analysis.hyperparameters import write_hyperparameters
 from ablate.analysis.members import StudyRuns
@@ -183,6 +185,9 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
         "published": str(root / "published.csv"),
         "benchmarks": [],
     }
+    rises = {"vgg_a": [0.5, 0.6, 0.55], "vgg_a_dropout": [0.0, 0.05, 0.02]}  # dropout's claim holds
+    findings_table({"vgg": vgg_study(root / "findings", rises)}, {}).to_csv(root / "findings.csv", index=False)
+    spec["findings"] = str(root / "findings.csv")
     (root / "published.yaml").write_text(yaml.safe_dump(PUBLISHED))
     write_published(root / "published.yaml", [StudyRuns.from_csv(study / "runs.csv")], root / "published.csv")
     return root, config, spec
@@ -334,6 +339,14 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
         links.first.click()
         assert page.evaluate("location.hash") == "#study-s"
+        # what the runs show, at the top: a row per claim, its verdict linked to its figure; toy data says so
+        findings = page.locator("section#findings")
+        assert findings.locator("h2").inner_text() == "What the runs show"
+        assert findings.locator("table.findings tr").count() == 2
+        verdict = findings.locator("td.verdict a")
+        assert verdict.inner_text() == "holds" and verdict.get_attribute("href") == "#curves-vgg"
+        assert "How a verdict is reached" in findings.locator("#findings-method").inner_text()
+        assert page.locator("#findings-toy").count() == (1 if not_the_study else 0)
         # section 2.6 after the studies: its figures numbered, its tables filled, its link in the index
         section = page.locator("section#curvature")
         assert section.locator("h2").inner_text().startswith("2.6 Curvature and the 2-D landscape")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ablate.analysis.findings import claims
 from ablate.analysis.published import read_published
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
@@ -49,6 +50,12 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert section.count('class="density-summary"') == 1 and 'id="density-santurkar"' in section
     # landscape's surface; santurkar's curvature probe, its panel, its density and its surface
     assert [int(n) for n in re.findall(r"Extra (\d+)\. ", section)] == [13, 14, 15, 16, 17]
+    # what the runs show, at the top: every claim (their studies all run in the smoke), each not established on toy data
+    findings = html.split('<section id="findings">')[1].split("</section>")[0]
+    assert html.index('<section id="findings">') < html.index('id="table1"') and 'id="findings-toy"' in findings
+    rows = len(claims())
+    assert findings.count("<tr data-claim=") == findings.count(">not established</a>") == rows
+    assert findings.count("toy data (synthetic data") == rows
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
     assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's

@@ -17,6 +17,8 @@ SURFACE_GRID = "results/analysis/{study}/surface/{run}/epoch{epochs}/grid.csv"  
 SURFACE_PATH = "results/analysis/{study}/surface/{run}/epoch{epochs}/interpolation.csv"
 SURFACE_FIGURE = "results/analysis/{study}/surface/figure.png"
 SURFACE_SUMMARY = "results/analysis/{study}/surface/summary.csv"
+# the report's "What the runs show": every claim with our numbers and its verdict (ablate.analysis.claims)
+FINDINGS = "results/analysis/findings.csv"
 # tables
 HYPERPARAMETERS = "results/tables/hyperparameters.csv"
 PUBLISHED = "results/tables/published.csv"  # published vs reproduced (ablate.analysis.published)

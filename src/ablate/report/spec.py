@@ -21,6 +21,7 @@ from ablate.analysis.layout import (
     ENVELOPE_TABLE,
     FEATURE_MAPS,
     FILTERS,
+    FINDINGS,
     HYPERPARAMETERS,
     PUBLISHED,
     STUDY_CURVES,
@@ -134,6 +135,7 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
             if plan.interprets
             else None
         ),
+        "findings": FINDINGS,
         "published": PUBLISHED if config["report"]["published"] else None,
         "sources": config["report"]["sources"],
         "metrics": [f"{run.dir}/{rundir.METRICS}" for run in plan.runs.values()],
@@ -153,6 +155,6 @@ def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
     yield spec["hyperparameters"]["table"]
     if spec["interpret"]:
         yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))
-    yield from (spec[key] for key in ("published", "sources") if spec[key])
+    yield from (spec[key] for key in ("findings", "published", "sources") if spec[key])
     yield from spec["metrics"]
     yield from spec["benchmarks"]
