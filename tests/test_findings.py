@@ -56,7 +56,7 @@ def test_findings_not_established_where_the_probe_intervals_overlap():
 
 def test_findings_on_toy_data_are_not_established_and_say_what_the_rules_would():
     found = compare(LOW, HIGH, "lower", toy="synthetic data")
-    assert found.verdict == OPEN and found.reason == "toy data (synthetic data); on these numbers the rules say holds"
+    assert found.verdict == OPEN and found.reason == "toy data; on these numbers the rules say holds"
     few = compare(Evidence.of([1.0]), HIGH, "lower", toy="synthetic data")
     assert few.verdict == OPEN and "the rules say not established: too few seeds" in few.reason
 

@@ -5,6 +5,7 @@ curvature probe takes it at. Selected by `pytest -k density`."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pandas as pd
 import pytest
@@ -12,9 +13,10 @@ import torch
 from test_curvature import batch, bn_net, dense_hessian_eigenvalues, known_matrix
 from torch import nn
 
+from ablate.analysis.density import density_summary
 from ablate.plan.schema import run_defaults
 from ablate.training.probes import DENSITY_COLUMNS, ProbeRecorder, density_steps
-from ablate.training.spectrum import density, hessian_density, moment, slq
+from ablate.training.spectrum import Quadrature, density, hessian_density, moment, slq
 
 N = 600
 
@@ -146,3 +148,18 @@ def test_density_probe_records_at_its_steps_and_leaves_the_trajectory_bit_identi
     sums = rows.groupby(["step", "vector"])["weight"].sum()
     assert sums.to_numpy() == pytest.approx(1.0, abs=1e-9)
     assert recorder.state_dict()["density"] == recorder.density_rows  # checkpointed: a resumed run keeps them
+
+
+def test_density_summary_gives_the_top_node_and_its_ratio_to_the_rms_eigenvalue():
+    """An outlier at 50 carrying 1e-4 of the mass beside a bulk on [0, 1]: the top node is 50, the rms eigenvalue
+    √(Σ τ θ²) and the outlier ratio their quotient; the bulk alone gives a ratio near 1."""
+    nodes = torch.tensor([0.0, 0.5, 1.0, 50.0], dtype=torch.float64)
+    weights = torch.tensor([0.3, 0.3, 0.3999, 0.0001], dtype=torch.float64)
+    alone = Quadrature(nodes[:3], torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64))
+    labels = {"group": "vgg_a", "variant": "vgg_a", "seed": 0, "run": "r"}
+    table = density_summary([(labels, {8: [Quadrature(nodes, weights)], 16: [alone]})])
+    rms = math.sqrt(0.3 * 0.25 + 0.3999 + 0.0001 * 2500)
+    first, second = table.iloc[0], table.iloc[1]
+    assert first["top_node"] == 50.0 and first["rms"] == pytest.approx(rms)
+    assert first["outlier_ratio"] == pytest.approx(50.0 / rms) and first["outlier_ratio"] > 50
+    assert second["outlier_ratio"] == pytest.approx(1.0 / math.sqrt(0.075 + 0.4)) and second["outlier_ratio"] < 1.5

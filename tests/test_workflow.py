@@ -55,7 +55,7 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert html.index('<section id="findings">') < html.index('id="table1"') and 'id="findings-toy"' in findings
     rows = len(claims())
     assert findings.count("<tr data-claim=") == findings.count(">not established</a>") == rows
-    assert findings.count("toy data (synthetic data") == rows
+    assert findings.count("toy data; on these numbers the rules say") == rows
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
     assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's

@@ -94,10 +94,7 @@ def compare(claimed: Evidence, other: Evidence, direction: str, toy: str = "") -
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction must be lower or higher, not {direction!r}")
     found = _rules(claimed, other, direction)
-    if toy:
-        said = found.verdict + (f": {found.reason}" if found.reason else "")
-        return Verdict(OPEN, f"toy data ({toy}); on these numbers the rules say {said}")
-    return found
+    return _toy(found) if toy else found
 
 
 def _rules(claimed: Evidence, other: Evidence, direction: str) -> Verdict:
@@ -114,6 +111,13 @@ def _rules(claimed: Evidence, other: Evidence, direction: str) -> Verdict:
     return Verdict(HOLDS if below == (direction == "lower") else FAILS)
 
 
+def _toy(found: Verdict) -> Verdict:
+    """On toy data nothing is established; the reason keeps what the rules say on its numbers (the report's banner
+    names how the config departs from the full study)."""
+    said = found.verdict + (f": {found.reason}" if found.reason else "")
+    return Verdict(OPEN, f"toy data; on these numbers the rules say {said}")
+
+
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return not (a[1] < b[0] or b[1] < a[0])
 
@@ -128,10 +132,7 @@ def best_of(claimed: Evidence, others: Mapping[str, Evidence], direction: str, t
     else:
         found = next((Verdict(OPEN, f"against {n}: {v.reason}") for n, v in each.items() if v.verdict == OPEN), None)
         found = found or Verdict(OPEN, "no other group")
-    if toy:
-        said = found.verdict + (f": {found.reason}" if found.reason else "")
-        return Verdict(OPEN, f"toy data ({toy}); on these numbers the rules say {said}")
-    return found
+    return _toy(found) if toy else found
 
 
 def claims() -> list[dict]:
