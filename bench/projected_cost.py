@@ -4,9 +4,9 @@
     python bench/projected_cost.py --baseline-seeds                  # the same with one seed per study
     python bench/projected_cost.py --configfile config/config.yaml extra.yaml
 
-The curvature probe and the 2-D surface (section 2.6) are not measured on a GPU: their cost is the ratio of their
-seconds to a probe-off training step measured on the CPU (bench/probe_cost.py, CPU_MEASURED below), applied to
-the probe-off GPU seconds per epoch. Those columns are projections, never GPU measurements.
+The curvature probe, its Hessian density and the 2-D surface (section 2.6) are not measured on a GPU: their cost
+is the ratio of their seconds to a probe-off training step measured on the CPU (bench/probe_cost.py, CPU_MEASURED
+below), applied to the probe-off GPU seconds per epoch. Those columns are projections, never GPU measurements.
 
 The seconds per epoch are the measurements of ../shared/DESIGN.md §Cost (one NVIDIA H200, commit 5ed26fe,
 bf16 autocast, one train job at a time, full 50,000 images plus the test pass). Runs shared by several
@@ -21,6 +21,7 @@ column "apart" is what the same study cost when each length trained on its own (
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from ablate.plan.config import read_config_files, validated  # noqa: E402
 from ablate.plan.runs import make_plan  # noqa: E402
+from ablate.training.probes import density_steps  # noqa: E402
 
 # (model, batch) -> seconds per epoch; DESIGN.md §Cost
 MEASURED = {
@@ -69,6 +71,18 @@ def curvature_ratio(config: dict) -> float:
     return call / setting["every"] / cpu["step"]
 
 
+def density_ratio(config: dict, epochs: int) -> float:
+    """Extra seconds per training step over a probe-off step's, on the CPU, of the curvature probe's density: at
+    each of its steps (ablate.training.probes.density_steps) a set-up and `vectors` x `steps` products."""
+    setting, cpu = config["curvature"], CPU_MEASURED[config["model"]]
+    density = setting["density"]
+    if not density["vectors"]:
+        return 0.0
+    total = epochs * math.ceil(CIFAR10_TRAIN / config["batch_size"])
+    calls = len(density_steps(density["at"], setting["every"], total))
+    return calls * (cpu["setup"] + density["vectors"] * density["steps"] * cpu["hvp"]) / total / cpu["step"]
+
+
 def surface_steps(config: dict, surface: dict) -> float:
     """A run's surface and path in probe-off training steps (CPU ratio): points² + path_points forward passes
     over `samples` images."""
@@ -77,21 +91,24 @@ def surface_steps(config: dict, surface: dict) -> float:
     return passes * cpu["forward_1000"] * surface["samples"] / 1000 / cpu["step"]
 
 
-def section_26_minutes(plan) -> tuple[dict[str, float], dict[str, float]]:
-    """Projected GPU minutes the curvature probe (per run) and the surface (per study and run) add."""
-    probe, surface = {}, {}
+def section_26_minutes(plan) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Projected GPU minutes the curvature probe and its density (per run) and the surface (per study and run)
+    add."""
+    probe, density, surface = {}, {}, {}
     for study in plan.studies.values():
         for run_id in study.run_ids:
             config = plan.runs[run_id].config
             if "curvature" in config["probes"] and run_id not in probe:
                 probe_off = MEASURED[config["model"], config["batch_size"]]  # s / epoch
-                probe[run_id] = curvature_ratio(config) * probe_off * plan.runs[run_id].epochs / 60
+                epochs = plan.runs[run_id].epochs
+                probe[run_id] = curvature_ratio(config) * probe_off * epochs / 60
+                density[run_id] = density_ratio(config, epochs) * probe_off * epochs / 60
         for member in study.surface_members:
             run_id, config = member.run_id, plan.runs[member.run_id].config
             steps_per_epoch = CIFAR10_TRAIN / config["batch_size"]
             step_s = MEASURED[config["model"], config["batch_size"]] / steps_per_epoch
             surface[f"{study.name}/{run_id}"] = surface_steps(config, study.surface) * step_s / 60
-    return probe, surface
+    return probe, density, surface
 
 
 def seconds_per_epoch(config: dict) -> tuple[float, bool]:
@@ -139,13 +156,14 @@ def main() -> None:
         f"measured)\n{plan.counts()}; runs that grow save {total_apart - total:.1f} min "
         f"({100 * (total_apart - total) / total_apart:.1f}%)"
     )
-    probe, surface = section_26_minutes(plan)
+    probe, density, surface = section_26_minutes(plan)
     if probe or surface:
-        added = sum(probe.values()) + sum(surface.values())
+        added = sum(probe.values()) + sum(density.values()) + sum(surface.values())
         print(
             f"\nsection 2.6, a PROJECTION (CPU-measured ratios x GPU s/epoch, not a GPU measurement):\n"
             f"  curvature probe: +{sum(probe.values()):.1f} min over {len(probe)} runs"
             f" ({', '.join(sorted(_settings(plan, probe)))})\n"
+            f"  its Hessian density: +{sum(density.values()):.2f} min over {sum(map(bool, density.values()))} runs\n"
             f"  2-D surface and path: +{sum(surface.values()):.2f} min over {len(surface)} runs\n"
             f"  together: +{added:.1f} min, {100 * added / total:.1f}% of the {total:.1f} min above"
         )
@@ -154,7 +172,9 @@ def main() -> None:
 def _settings(plan, runs: dict) -> set[str]:
     """The curvature settings of these runs, as text."""
     return {
-        "every {every}, max_iter {max_iter}, samples {samples}".format(**plan.runs[run].config["curvature"])
+        "every {every}, max_iter {max_iter}, samples {samples}, density {density[vectors]} x {density[steps]}".format(
+            **plan.runs[run].config["curvature"]
+        )
         for run in runs
     }
 

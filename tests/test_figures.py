@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.legend import Legend
 from PIL import Image
 
 from ablate import registry
+from ablate.analysis.density import density_figure
 from ablate.analysis.envelopes import COLUMNS
 from ablate.analysis.figures import (
     MIN_TEXT_PX,
@@ -31,6 +33,7 @@ from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
 from ablate.plan.runs import make_plan
 from ablate.report.text import TEXT, probe_caption
+from ablate.training.spectrum import Quadrature
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "src/ablate/report/templates/report.html.j2"
@@ -140,6 +143,23 @@ def surface_tables(groups: dict[str, list[str]], points: int) -> tuple[dict, dic
     return grids, paths, labels
 
 
+def densities(groups: dict[str, list[str]]) -> list:
+    """Made-up quadratures as ablate.analysis.density.study_densities returns them: per run three steps of two
+    start vectors, a bulk and, without BatchNorm, two outliers of weight 1e-6."""
+    found = []
+    for group, variants in groups.items():
+        for variant in variants:
+            by_step = {}
+            for place, step in enumerate((50, 7_600, 15_200)):
+                outliers = [] if group.endswith("_bn") else [40.0 + 20 * place, 90.0 + 30 * place]
+                nodes = torch.tensor([*np.linspace(-0.5, 3.0, 28), *outliers], dtype=torch.float64)
+                weights = torch.full((len(nodes),), 1.0, dtype=torch.float64)
+                weights[28:] = 1e-6
+                by_step[step] = [Quadrature(nodes, weights / weights.sum())] * 2
+            found.append(({"group": group, "variant": variant, "seed": 0, "run": variant}, by_step))
+    return found
+
+
 LANDSCAPE = {m: [f"{m}-lr{lr}" for lr in (0.001, 0.002, 0.0001, 0.0005)] for m in ("vgg_a", "vgg_a_bn")}
 SANTURKAR = {"vgg_a": ["vgg_a"], "vgg_a_bn": ["vgg_a_bn"]}
 
@@ -155,6 +175,8 @@ def figures(tmp_path: Path):
     yield "curvature", probe_figure(probe_table("curvature", {m: [m] for m in LANDSCAPE}), "curvature", title)
     yield "beta vs curvature", beta_curvature_figure(beta_curvature_table(LANDSCAPE), title)
     yield "beta vs curvature, santurkar", beta_curvature_figure(beta_curvature_table(SANTURKAR), "2.5 S")
+    yield "density", density_figure(densities(LANDSCAPE), title)
+    yield "density, santurkar", density_figure(densities(SANTURKAR), "2.5 S")
     yield "surface", surface_figure(*surface_tables(SANTURKAR, points=11), title="2.5 S")
     yield "surface, landscape", surface_figure(*surface_tables(LANDSCAPE, points=5), title=title)
 
@@ -250,7 +272,7 @@ def test_figure_numbers_match_the_original_and_extras_are_numbered_apart():
         for probe in study.curvature_probes:
             shown += numbers(probe_caption(probe, study.figure).split(".")[0])
         if study.curvature_probes:
-            shown.append(numbered["beta_vs_curvature"])
+            shown += [numbered["beta_vs_curvature"], numbered["density"]]
         if study.surface:
             shown.append(numbered["surface"])
     original = {f"Figure {n}" for n in (2, 3, 4, 5, 6, 11, 12, 13, 14, 15)}

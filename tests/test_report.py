@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_findings import vgg_study
 
+from ablate.analysis.claims import findings_table
 from ablate.analysis.figures import study_curves
 from ablate.analysis.hyperparameters import write_hyperparameters
 from ablate.analysis.members import StudyRuns
@@ -79,13 +81,14 @@ CURVATURE_STUDY = {
     "variants": {"bn": {"model": "vgg_a_bn", "epochs": 1}},
     "probes": ["line_search", "curvature"],
     "probe_every": 4,
-    "curvature": {"every": 4, "max_iter": 3, "samples": 2},
+    "curvature": {"every": 4, "max_iter": 3, "samples": 2, "density": {"steps": 6}},
     "surface": {"points": 3, "samples": 32, "path_points": 3},
 }
 
 
 def curvature_study(root: Path, plan) -> dict:
     """Study c's analyses as the workflow's rules make them, and its entry in the report's spec."""
+    from ablate.analysis.density import density_figure, density_summary, study_densities
     from ablate.analysis.envelopes import probe_envelopes
     from ablate.analysis.figures import envelope_figure, save
     from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
@@ -104,6 +107,8 @@ def curvature_study(root: Path, plan) -> dict:
         for key, name in (
             ("beta_vs_curvature", "beta.png"),
             ("summary", "curvature-summary.csv"),
+            ("density", "density.png"),
+            ("density_summary", "density.csv"),
             ("surface", "surface.png"),
             ("surface_summary", "surface.csv"),
         )
@@ -113,6 +118,9 @@ def curvature_study(root: Path, plan) -> dict:
     envelope_figure(probe_envelopes(runs, "curvature"), "curvature", folder / "curv.png")
     save(beta_curvature_figure(beta_and_curvature(runs)), folder / "beta.png")
     curvature_summary(runs).to_csv(folder / "curvature-summary.csv", index=False)
+    densities = study_densities(runs)
+    density_summary(densities).to_csv(folder / "density.csv", index=False)
+    save(density_figure(densities), folder / "density.png")
     run_dir = rows[0]["run_dir"]
     grid, path = run_surface(run_dir, "unused", plan.studies["c"].surface, batch_size=64)
     grids, paths, groups = {"bn": grid}, {"bn": path}, {"bn": "vgg_a_bn"}
@@ -177,6 +185,9 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
         "published": str(root / "published.csv"),
         "benchmarks": [],
     }
+    rises = {"vgg_a": [0.5, 0.6, 0.55], "vgg_a_dropout": [0.0, 0.05, 0.02]}  # dropout's claim holds
+    findings_table({"vgg": vgg_study(root / "findings", rises)}, {}).to_csv(root / "findings.csv", index=False)
+    spec["findings"] = str(root / "findings.csv")
     (root / "published.yaml").write_text(yaml.safe_dump(PUBLISHED))
     write_published(root / "published.yaml", [StudyRuns.from_csv(study / "runs.csv")], root / "published.csv")
     return root, config, spec
@@ -209,7 +220,7 @@ def test_config_strings_are_escaped(report):
 def test_tables_show_the_runs(report):
     html = report.read_text()
     assert "Table 1" in html and "Table 2." in html and "learning rate" in html
-    assert html.count('<img src="data:image/png;base64,') == 2 + 3  # two studies' curves; section 2.6's three
+    assert html.count('<img src="data:image/png;base64,') == 2 + 4  # two studies' curves; section 2.6's four
     assert "Published vs reproduced" in html and "not in this report" in html  # every published number has a row
     assert 'id="not-the-study"' not in html and "not comparable" not in html
 
@@ -328,13 +339,23 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         assert links.count() == 4 and {links.nth(i).get_attribute("href") for i in range(4)} == {"#study-s"}
         links.first.click()
         assert page.evaluate("location.hash") == "#study-s"
+        # what the runs show, at the top: a row per claim, its verdict linked to its figure; toy data says so
+        findings = page.locator("section#findings")
+        assert findings.locator("h2").inner_text() == "What the runs show"
+        assert findings.locator("table.findings tr").count() == 2
+        verdict = findings.locator("td.verdict a")
+        assert verdict.inner_text() == "holds" and verdict.get_attribute("href") == "#curves-vgg"
+        assert "How a verdict is reached" in findings.locator("#findings-method").inner_text()
+        assert page.locator("#findings-toy").count() == (1 if not_the_study else 0)
         # section 2.6 after the studies: its figures numbered, its tables filled, its link in the index
         section = page.locator("section#curvature")
         assert section.locator("h2").inner_text().startswith("2.6 Curvature and the 2-D landscape")
-        assert section.locator("img").count() == 3
+        assert section.locator("img").count() == 4
         captions = section.locator("figcaption").all_inner_texts()
-        assert [c.split(".")[0] for c in captions] == ["Extra 13", "Extra 14", "Extra 15"]
-        assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[2]
+        assert [c.split(".")[0] for c in captions] == ["Extra 14", "Extra 15", "Extra 16", "Extra 17"]
+        assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[3]
+        assert "2 Rademacher start vectors, 6 Lanczos steps" in captions[2]
+        assert section.locator("table.density-summary tr").count() > 1
         quantities = section.locator("table.curvature-summary tr td:nth-child(2)").all_inner_texts()
         assert quantities == ["λ_max", "λ_max + residual", "λ_min", "trace", "effective β"]
         shares = section.locator("table.curvature-summary tr td:nth-child(5)").all_inner_texts()

@@ -40,6 +40,8 @@ def test_a_run_writes_its_directory(tmp_path):
     assert list(history.columns) == [*RESULT_COLUMNS, "epoch_seconds", "images_per_second"]
     assert history["epoch"].tolist() == [1, 2] and (history["images_per_second"] > 0).all()
     assert list(pd.read_csv(tmp_path / "steps.csv").columns) == ["epoch", "step"]
+    density = pd.read_csv(tmp_path / "density.csv")  # no curvature probe: a header only
+    assert density.empty and list(density.columns) == ["epoch", "step", "vector", "node", "weight"]
     state = torch.load(tmp_path / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     assert metrics == json.loads((tmp_path / "metrics.json").read_text())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ablate.analysis.findings import claims
 from ablate.analysis.published import read_published
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
@@ -40,13 +41,21 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     envelopes = sum(len(study.probes) for study in plan.studies.values())
     # landscape and santurkar: step_loss, grad_change, beta, line_search each; santurkar the curvature probe too
     assert envelopes == 9
-    # + 1.9: filters and feature maps; + 2.6: santurkar's beta beside lambda_max, both studies' surfaces
-    assert len(images) == len(plan.studies) + envelopes + 2 + 1 + 2
+    # + 1.9: filters and feature maps; + 2.6: santurkar's beta beside lambda_max and its Hessian density, both
+    # studies' surfaces
+    assert len(images) == len(plan.studies) + envelopes + 2 + 2 + 2
     section = html.split('<section class="curvature" id="curvature">')[1].split("</section>")[0]
     assert "2.6 Curvature and the 2-D landscape (beyond the original)" in section
-    assert section.count("<img") == 4 and section.count('class="curvature-summary"') == 1
-    # landscape's surface; santurkar's curvature probe, its panel and its surface
-    assert [int(n) for n in re.findall(r"Extra (\d+)\. ", section)] == [12, 13, 14, 15]
+    assert section.count("<img") == 5 and section.count('class="curvature-summary"') == 1
+    assert section.count('class="density-summary"') == 1 and 'id="density-santurkar"' in section
+    # landscape's surface; santurkar's curvature probe, its panel, its density and its surface
+    assert [int(n) for n in re.findall(r"Extra (\d+)\. ", section)] == [13, 14, 15, 16, 17]
+    # what the runs show, at the top: every claim (their studies all run in the smoke), each not established on toy data
+    findings = html.split('<section id="findings">')[1].split("</section>")[0]
+    assert html.index('<section id="findings">') < html.index('id="table1"') and 'id="findings-toy"' in findings
+    rows = len(claims())
+    assert findings.count("<tr data-claim=") == findings.count(">not established</a>") == rows
+    assert findings.count("toy data; on these numbers the rules say") == rows
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
     assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's
@@ -173,13 +182,15 @@ def test_snakemakes_own_report(smoke):
     files = [Path(name).name for name in names if name.startswith("snakemake-report/data/raw/")]
     plan = smoke_plan(smoke)
     assert files.count("curves.png") == files.count("summary.csv") == len(plan.studies)
-    section_26 = ("beta-vs-curvature.png", "figure.png")  # per study with the curvature probe and a surface
+    # per study with the curvature probe and a surface
+    section_26 = ("beta-vs-curvature.png", "hessian-density.png", "figure.png")
     assert sorted(
         f
         for f in files
         if f.endswith(".png") and f not in ("curves.png", "filters.png", "feature_maps.png", *section_26)
     ) == sorted(f"{probe}.png" for study in plan.studies.values() for probe in study.probes)
-    assert files.count("beta-vs-curvature.png") == 1 and files.count("figure.png") == 2
+    assert files.count("beta-vs-curvature.png") == files.count("hessian-density.png") == 1
+    assert files.count("figure.png") == 2
     assert {"report.html", "hyperparameters.csv", "architecture.csv", "filters.png", "feature_maps.png"} <= set(files)
     # the captions (workflow/report/*.rst), with the study's name filled in
     assert "train and test loss and accuracy per epoch" in index and "landscape" in index

@@ -2,7 +2,8 @@
 
 results/runs/<model>-<hash>/ holds, once the run is finished: config.json (the resolved run config, with the
 epochs it was trained to), history.csv (one row per epoch), steps.csv (the probes, per step; a header only
-without probes), model.pt (the trained weights) and metrics.json (written last: a run is done once it exists).
+without probes), density.csv (the Hessian's eigenvalue density at a few curvature probes; a header only
+without), model.pt (the trained weights) and metrics.json (written last: a run is done once it exists).
 Beside them, not the train rule's outputs: checkpoint.pt (every epoch, so that a killed job resumes; once the
 run finished, its final state, which a longer config grows), progress.json (how far it got) and weights/ (the
 weights after each of its members' epochs; ablate.trajectory).
@@ -29,6 +30,7 @@ TENSORBOARD_DIR = "results/tensorboard/{study}/{variant}/seed{seed}"
 CONFIG = "config.json"
 HISTORY = "history.csv"
 STEPS = "steps.csv"
+DENSITY = "density.csv"  # the curvature probe's eigenvalue density (ablate.training.probes; a header only without)
 MODEL = "model.pt"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.pt"
@@ -37,7 +39,14 @@ PROGRESS = "progress.json"
 DAMAGED_SUFFIX = ".damaged"  # checkpoint.pt.damaged: a checkpoint that did not load, set aside by the next train job
 
 # what a train job leaves behind (the train rule's outputs, by name)
-OUTPUTS = {"config": CONFIG, "history": HISTORY, "steps": STEPS, "model": MODEL, "metrics": METRICS}
+OUTPUTS = {
+    "config": CONFIG,
+    "history": HISTORY,
+    "steps": STEPS,
+    "density": DENSITY,
+    "model": MODEL,
+    "metrics": METRICS,
+}
 # Files that outgrow Snakemake's checksum limit (1 MB; steps.csv in the full study), so that a touch would
 # look like a change: readers take them `ancient`, and metrics.json (small, rewritten by every training)
 # tells when the run was trained again.

@@ -161,6 +161,36 @@ rule beta_vs_curvature:
         "--summary {output.summary} --figure {output.figure} > {log} 2>&1"
 
 
+# The Hessian's eigenvalue density that the curvature probe took at a few steps of each run (its density.csv).
+rule hessian_density:
+    input:
+        runs=STUDY_RUNS,
+        configs=lambda wc: study_files(rundir.CONFIG, wc.study),
+        densities=lambda wc: study_files(rundir.DENSITY, wc.study),
+    output:
+        summary=DENSITY_SUMMARY,
+        figure=report(
+            DENSITY_FIGURE,
+            caption="../report/density.rst",
+            category="3. BatchNorm analyses",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "Hessian density"},
+        ),
+    log:
+        "results/logs/hessian_density/{study}.log",
+    benchmark:
+        "results/benchmarks/hessian_density/{study}.tsv"
+    conda:
+        "../envs/ablate.yaml"
+    params:
+        group_by=config["analysis"]["group_by"],
+        title=lambda wc: PLAN.studies[wc.study].title,
+    shell:
+        'python "$ABLATE_SCRIPTS/hessian_density.py" --runs {input.runs} --files {input.configs} {input.densities} '
+        "--group-by {params.group_by:q} --title {params.title:q} --summary {output.summary} "
+        "--figure {output.figure} > {log} 2>&1"
+
+
 # Li et al.'s 2-D surface around a member's final weights and the path from its initial weights, with the
 # settings of the study's `surface` (not part of the run's identity: changing them reruns this, never training).
 rule surface:
@@ -221,3 +251,29 @@ rule surface_figure:
         'python "$ABLATE_SCRIPTS/surface_figure.py" --runs {input.runs} --files {input.configs} '
         "--grids {input.grids} --paths {input.paths} --group-by {params.group_by:q} --title {params.title:q} "
         "--out {output.figure} --summary {output.summary} > {log} 2>&1"
+
+
+# What the runs show: each claim of the original (and of Santurkar's and ours) with our numbers and its verdict.
+# `toy` names how the config departs from the full study: then every verdict is about toy data.
+rule findings:
+    input:
+        runs=[STUDY_RUNS.format(study=s) for s in FINDINGS_STUDIES],
+        configs=study_files(rundir.CONFIG, *FINDINGS_STUDIES),
+        metrics=study_files(rundir.METRICS, *FINDINGS_STUDIES),
+        histories=study_files(rundir.HISTORY, *FINDINGS_STUDIES),
+        steps=study_files(rundir.STEPS, *FINDINGS_STUDIES),
+        analyses=FINDINGS_ANALYSES,
+    output:
+        report(FINDINGS, caption="../report/findings.rst", category="1. Tables"),
+    log:
+        "results/logs/findings.log",
+    benchmark:
+        "results/benchmarks/findings.tsv"
+    conda:
+        "../envs/ablate.yaml"
+    params:
+        toy=", ".join(SPEC["departures_from_study"]),
+    shell:
+        'python "$ABLATE_SCRIPTS/findings.py" --runs {input.runs} --files {input.configs} {input.metrics} '
+        "{input.histories} {input.steps} --analyses {input.analyses} --toy {params.toy:q} --out {output} "
+        "> {log} 2>&1"

@@ -11,10 +11,13 @@ from ablate.analysis.layout import (
     BETA_CURVATURE_FIGURE,
     BETA_CURVATURE_TABLE,
     CURVATURE_SUMMARY,
+    DENSITY_FIGURE,
+    DENSITY_SUMMARY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
     FEATURE_MAPS,
     FILTERS,
+    FINDINGS,
     HYPERPARAMETERS,
     PUBLISHED,
     STUDY_CURVES,
@@ -24,6 +27,7 @@ from ablate.analysis.layout import (
     SURFACE_PATH,
     SURFACE_SUMMARY,
 )
+from ablate.analysis.findings import findings_inputs
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_ARRAYS, DATASET_MANIFEST
 from ablate.execution.machine import require_tensorboard, uses_cuda
@@ -178,3 +182,6 @@ def study_files(name, *studies):
 
 # the studies whose numbers config/published.yaml (report.published) compares, where the config plans them
 PUBLISHED_STUDIES = [s for s in compared_studies(config["report"]["published"]) if s in PLAN.studies]
+
+# the studies whose runs the report's findings read, and their Hessian density and surface summaries
+FINDINGS_STUDIES, FINDINGS_ANALYSES = findings_inputs(SPEC)

@@ -15,6 +15,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ablate import registry, rundir
+from ablate.analysis.findings import MIN_SEEDS
 from ablate.analysis.members import read_members
 from ablate.analysis.published import read_published
 from ablate.plan.runs import natural_key
@@ -59,6 +60,9 @@ def _curvature_section(studies: list[dict]) -> dict | None:
                 "beta_src": _image(Path(shown["beta_vs_curvature"])) if shown["beta_vs_curvature"] else None,
                 "beta_number": numbered.get("beta_vs_curvature"),
                 "summary": _records(shown["summary"]),
+                "density_src": _image(Path(shown["density"])) if shown.get("density") else None,
+                "density_number": numbered.get("density"),
+                "density_summary": _records(shown.get("density_summary")),
                 "surface_src": _image(Path(shown["surface"])) if shown["surface"] else None,
                 "surface_number": numbered.get("surface"),
                 "surface_summary": _records(shown["surface_summary"]),
@@ -133,6 +137,7 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
         for d in sorted({m["run_dir"] for s in studies for m in s["members"]})
     ]
     wall = benchmarks(spec["benchmarks"])
+    findings = pd.read_csv(spec["findings"], keep_default_na=False).to_dict("records") if spec.get("findings") else []
     env = Environment(loader=PackageLoader("ablate.report", "templates"), autoescape=select_autoescape(default=True))
     env.filters["fmt"] = fmt
     html = env.get_template("report.html.j2").render(
@@ -142,6 +147,8 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
         hyper=hyper,
         hyper_ref=spec["hyperparameters"],
         comparison=comparison,
+        findings=findings,
+        min_seeds=MIN_SEEDS,
         sources=sources,
         config_hash=spec["config_hash"],
         departures=departures,

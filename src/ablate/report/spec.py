@@ -15,10 +15,13 @@ from ablate.analysis.layout import (
     ARCHITECTURE,
     BETA_CURVATURE_FIGURE,
     CURVATURE_SUMMARY,
+    DENSITY_FIGURE,
+    DENSITY_SUMMARY,
     ENVELOPE_FIGURE,
     ENVELOPE_TABLE,
     FEATURE_MAPS,
     FILTERS,
+    FINDINGS,
     HYPERPARAMETERS,
     PUBLISHED,
     STUDY_CURVES,
@@ -67,7 +70,8 @@ def _envelope(study: Study, probe: str) -> dict[str, str]:
 
 def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
     """What section 2.6 shows of a study: its curvature probes' envelopes, the beta-vs-lambda_max panel and the
-    summary where its runs record one, its surface where it names one; None: nothing."""
+    summary where its runs record one, the Hessian's density where its runs take one, its surface where it names
+    one; None: nothing."""
     probes = study.curvature_probes
     if not probes and not study.surface:
         return None
@@ -75,10 +79,13 @@ def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
     configs = [plan.runs[run].config for run in study.run_ids]
     settings = [{key: config[key] for key in sorted(keys) if key in config} for config in configs]
     settings = [setting for setting in settings if setting]
+    density = any(config.get("curvature", {}).get("density", {}).get("vectors") for config in configs)
     return {
         "envelopes": [_envelope(study, p) for p in probes],
         "beta_vs_curvature": BETA_CURVATURE_FIGURE.format(study=study.name) if probes else None,
         "summary": CURVATURE_SUMMARY.format(study=study.name) if probes else None,
+        "density": DENSITY_FIGURE.format(study=study.name) if density else None,
+        "density_summary": DENSITY_SUMMARY.format(study=study.name) if density else None,
         "surface": SURFACE_FIGURE.format(study=study.name) if study.surface else None,
         "surface_summary": SURFACE_SUMMARY.format(study=study.name) if study.surface else None,
         "surface_settings": study.surface,
@@ -128,6 +135,7 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
             if plan.interprets
             else None
         ),
+        "findings": FINDINGS,
         "published": PUBLISHED if config["report"]["published"] else None,
         "sources": config["report"]["sources"],
         "metrics": [f"{run.dir}/{rundir.METRICS}" for run in plan.runs.values()],
@@ -142,11 +150,11 @@ def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
         yield from (envelope["figure"] for envelope in study["envelopes"])
         curvature = study["curvature"] or {"envelopes": []}
         yield from (envelope["figure"] for envelope in curvature["envelopes"])
-        shown = ("beta_vs_curvature", "summary", "surface", "surface_summary")
+        shown = ("beta_vs_curvature", "summary", "density", "density_summary", "surface", "surface_summary")
         yield from (curvature[key] for key in shown if curvature.get(key))
     yield spec["hyperparameters"]["table"]
     if spec["interpret"]:
         yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))
-    yield from (spec[key] for key in ("published", "sources") if spec[key])
+    yield from (spec[key] for key in ("findings", "published", "sources") if spec[key])
     yield from spec["metrics"]
     yield from spec["benchmarks"]

@@ -1,5 +1,5 @@
-"""What a finished run leaves in its directory: history.csv, steps.csv, model.pt and metrics.json (last: the run is
-done once it exists), plus the history rows they are made of and the log line of each epoch."""
+"""What a finished run leaves in its directory: history.csv, steps.csv, density.csv, model.pt and metrics.json
+(last: the run is done once it exists), plus the history rows they are made of and the log line of each epoch."""
 
 from __future__ import annotations
 
@@ -121,16 +121,18 @@ def write_outputs(
     config: Mapping,
     history: Sequence[Mapping],
     steps: tuple[Sequence[str], Sequence[Mapping]],
+    density: tuple[Sequence[str], Sequence[Mapping]],
     model: nn.Module,
     run_metrics: Mapping,
     saved_weights: Path | None = None,
 ) -> None:
-    """Write the finished run's files; `steps` is (columns, rows) of steps.csv; `saved_weights`: a file that already
-    holds the model's weights (a member's, ablate.trajectory.WEIGHTS), which model.pt then links to instead of a
-    second copy. metrics.json goes last: a run is done once it exists."""
+    """Write the finished run's files; `steps` and `density` are (columns, rows) of steps.csv and density.csv;
+    `saved_weights`: a file that already holds the model's weights (a member's, ablate.trajectory.WEIGHTS), which
+    model.pt then links to instead of a second copy. metrics.json goes last: a run is done once it exists."""
     rundir.write_json(run_dir / rundir.CONFIG, config)
     rundir.write_csv(run_dir / rundir.HISTORY, HISTORY_COLUMNS, history)
     rundir.write_csv(run_dir / rundir.STEPS, *steps)
+    rundir.write_csv(run_dir / rundir.DENSITY, *density)
     if saved_weights is not None and saved_weights.exists():
         rundir.write_atomic(run_dir / rundir.MODEL, lambda tmp: rundir.link(saved_weights, tmp))
     else:

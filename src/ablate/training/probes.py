@@ -24,6 +24,10 @@ from torch import nn
 from ablate import registry
 from ablate.training.curvature import curvature
 from ablate.training.models import last_linear
+from ablate.training.spectrum import hessian_density
+
+# density.csv: the curvature probe's eigenvalue density, one row per quadrature node (ablate.training.spectrum)
+DENSITY_COLUMNS = ("epoch", "step", "vector", "node", "weight")
 
 
 def columns(probes: Sequence[str]) -> list[str]:
@@ -117,9 +121,10 @@ def line_search(
 class ProbeRecorder:
     """Calls the probes of the run `run` (its resolved config; ablate/registry.yaml) after every backward pass and
     collects one row per step; values stay on the device until the epoch ends (no sync per step). Each probe gets
-    the run's values of the settings its entry lists and runs every `every` steps where its entry names one."""
+    the run's values of the settings its entry lists and runs every `every` steps where its entry names one.
+    `total_steps`: the optimizer steps of the run's length (where a setting's default reads it)."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, run: Mapping) -> None:
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, run: Mapping, total_steps: int = 0) -> None:
         self.model, self.optimizer = model, optimizer
         self.probes = tuple(probe for probe in registry.PROBES if probe in run["probes"])  # in registry order
         entries = {probe: registry.PROBES[probe] for probe in self.probes}
@@ -128,7 +133,8 @@ class ProbeRecorder:
         self.every = {probe: _setting(run, entry.every) if entry.every else 1 for probe, entry in entries.items()}
         self.layer = last_linear(model)
         self.seed = int(run.get("seed", 0))  # with the step: the seed of a probe's own random draws
-        self.step = 0
+        self.total_steps = total_steps
+        self.epoch = self.step = 0
         self.memory: dict = {}  # what probes carry from step to step (in checkpoints, with the rows)
         self.rows: list[dict[str, float]] = []
         self._pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
@@ -146,7 +152,7 @@ class ProbeRecorder:
 
     def after_backward(self, epoch: int, step: int, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor]) -> None:
         """Record step `step`; `loss_at()` recomputes the loss of this step's batch at the current weights."""
-        self._this_step, self.step = {}, step
+        self._this_step, self.epoch, self.step = {}, epoch, step
         values: dict[str, torch.Tensor] = {}
         for probe, function in self.functions.items():
             if step % self.every[probe] == 0:
@@ -164,6 +170,11 @@ class ProbeRecorder:
     def state_dict(self) -> dict:
         self.flush()
         return {"rows": list(self.rows), **self.memory}
+
+    @property
+    def density_rows(self) -> list[dict]:
+        """The rows of density.csv recorded so far (DENSITY_COLUMNS)."""
+        return list(self.memory.get("density", []))
 
     def load_state_dict(self, state: dict) -> None:
         self.rows = list(state["rows"])
@@ -231,12 +242,27 @@ def line_search_extremes(
     }
 
 
+def density_steps(at: Sequence[int], every: int, total_steps: int) -> set[int]:
+    """The curvature probe steps (multiples of `every`) the density is taken at: each step of `at` moved to the
+    probe at or before it (the first probe where it comes before that); `at` empty: the first, middle and last
+    probe of a run of `total_steps` steps (none where the run is shorter than `every`)."""
+    if at:
+        return {max(every, step // every * every) for step in at}
+    probes = total_steps // every
+    return {every, (probes + 1) // 2 * every, probes * every} if probes else set()
+
+
 def curvature_spectrum(
     recorder: ProbeRecorder, loss: torch.Tensor, loss_at: Callable[[], torch.Tensor], settings: Mapping
 ) -> dict:
-    """λ_max, λ_min (Lanczos) and the trace (Hutchinson) of the step's mini-batch loss, ablate.training.curvature.
-    Its random vectors come from a generator of its own, seeded by the run's seed and the step: the global RNG
-    (dropout, augmentation) is never drawn from, and a resumed run draws the same vectors."""
+    """λ_max, λ_min (Lanczos) and the trace (Hutchinson) of the step's mini-batch loss, ablate.training.curvature,
+    and at the density's steps the eigenvalue density (ablate.training.spectrum), kept in the recorder's memory
+    for density.csv. Its random vectors come from a generator of its own, seeded by the run's seed and the step:
+    the global RNG (dropout, augmentation) is never drawn from, and a resumed run draws the same vectors.
+
+    Why during training and not afterwards from saved weights: the density is wanted at steps whose weights no
+    file keeps (only the members' final weights are saved), on the step's own mini-batch with BatchNorm in
+    train mode, as the optimizer saw it; here all of that is at hand, and `restored` puts everything back."""
     chosen = settings["curvature"]
     generator = torch.Generator().manual_seed(recorder.seed * 1_000_003 + recorder.step)
     found = curvature(
@@ -248,6 +274,21 @@ def curvature_spectrum(
         generator=generator,
         mode=chosen["mode"],
     )
+    density = chosen["density"]
+    if density["vectors"] and recorder.step in density_steps(density["at"], chosen["every"], recorder.total_steps):
+        quadratures = hessian_density(
+            recorder.model,
+            loss_at,
+            steps=density["steps"],
+            vectors=density["vectors"],
+            generator=generator,
+            mode=chosen["mode"],
+        )
+        recorder.memory.setdefault("density", []).extend(
+            {"epoch": recorder.epoch, "step": recorder.step, "vector": i, "node": float(node), "weight": float(weight)}
+            for i, q in enumerate(quadratures)
+            for node, weight in zip(q.nodes.tolist(), q.weights.tolist(), strict=True)
+        )
     return {
         "curv_lambda_max": found["lambda_max"],
         "curv_lambda_min": found["lambda_min"],

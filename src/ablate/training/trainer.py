@@ -117,7 +117,9 @@ class Trainer:
         self.normalize = batches.Normalizer(
             config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
         )
-        self.probes = probes.ProbeRecorder(self.model, self.optimizer, config)
+        self.probes = probes.ProbeRecorder(
+            self.model, self.optimizer, config, space.steps_of(config, len(self.dataset.train))
+        )
         data = Data(
             self.dataset,
             config["batch_size"],
@@ -265,15 +267,16 @@ class Trainer:
         return train_memory_mb(self.config, self.runtime.eval_batch_size)
 
     def finish(self) -> dict:
-        """Write config.json, history.csv, steps.csv, model.pt and metrics.json (last), then mark the checkpoint as
-        the run's final state; returns the metrics."""
+        """Write config.json, history.csv, steps.csv, density.csv, model.pt and metrics.json (last), then mark the
+        checkpoint as the run's final state; returns the metrics."""
         metrics = self.metrics()
         if self.board is not None:  # the steps of a diverged epoch, which wrote no epoch row
             self.board.write(self.probes.rows, None, self.loop.step)
         steps = (probes.columns(self.config["probes"]), self.probes.rows)
+        density = (probes.DENSITY_COLUMNS, self.probes.density_rows)
         diverged = self.loop.diverged_step is not None
         saved = None if diverged else self.weights_path(len(self.history))
-        outputs.write_outputs(self.run_dir, self.config, self.history, steps, self.model, metrics, saved)
+        outputs.write_outputs(self.run_dir, self.config, self.history, steps, density, self.model, metrics, saved)
         progress = Progress(self.history, self.loop.step, self.wall_seconds)
         self.checkpoint.write_progress(progress, finished=True, diverged=diverged)
         return metrics
