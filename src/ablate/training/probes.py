@@ -276,14 +276,8 @@ def curvature_spectrum(
     )
     density = chosen["density"]
     if density["vectors"] and recorder.step in density_steps(density["at"], chosen["every"], recorder.total_steps):
-        quadratures = hessian_density(
-            recorder.model,
-            loss_at,
-            steps=density["steps"],
-            vectors=density["vectors"],
-            generator=generator,
-            mode=chosen["mode"],
-        )
+        sizes = {"steps": density["steps"], "vectors": density["vectors"]}
+        quadratures = hessian_density(recorder.model, loss_at, **sizes, generator=generator, mode=chosen["mode"])
         recorder.memory.setdefault("density", []).extend(
             {"epoch": recorder.epoch, "step": recorder.step, "vector": i, "node": float(node), "weight": float(weight)}
             for i, q in enumerate(quadratures)

@@ -114,12 +114,9 @@ class Trainer:
         self.scheduler = components.scheduler(self.optimizer, config["scheduler"], config["epochs"])
         self.loss_fn = components.loss_function(config["loss"])
         self.generator = torch.Generator().manual_seed(config["seed"])
-        self.normalize = batches.Normalizer(
-            config["normalize"]["mean"], config["normalize"]["std"], self.device, self.channels_last
-        )
-        self.probes = probes.ProbeRecorder(
-            self.model, self.optimizer, config, space.steps_of(config, len(self.dataset.train))
-        )
+        normalize, steps = config["normalize"], space.steps_of(config, len(self.dataset.train))
+        self.normalize = batches.Normalizer(normalize["mean"], normalize["std"], self.device, self.channels_last)
+        self.probes = probes.ProbeRecorder(self.model, self.optimizer, config, steps)
         data = Data(
             self.dataset,
             config["batch_size"],
