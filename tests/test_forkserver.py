@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -139,6 +140,15 @@ def test_a_client_that_would_import_other_code_runs_the_script_itself(server, sc
 def test_without_a_server_the_script_runs_alone(scripts, tmp_path):
     status, _, _, where = run(scripts, tmp_path, **{forkserver.ENV: str(tmp_path / "no-socket")})
     assert status == 0 and where["ppid"] == os.getpid()
+
+
+def test_a_broken_request_leaves_the_server_serving(server, scripts, tmp_path):
+    for junk in (b"", b"\x00\x00\x00\x05nope", b"not even a header"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.connect(server.socket)
+            client.sendall(junk)
+    status, _, _, where = run(scripts, tmp_path)
+    assert status == 0 and where["ppid"] == server.process.pid
 
 
 def sleeping(scripts: Path, tmp_path: Path) -> tuple[subprocess.Popen, int]:

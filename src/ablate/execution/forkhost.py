@@ -90,7 +90,11 @@ def serve(path: str, parent: int) -> None:
         while os.getppid() == parent:
             for ready, _ in selector.select(PARENT_POLL_S):
                 if ready.fileobj is listener:
-                    _accept(listener.accept()[0], key, children, own)
+                    conn = listener.accept()[0]
+                    try:
+                        _accept(conn, key, children, own)
+                    except OSError:  # a client gone before its reply (it ran the job itself, or it was killed)
+                        conn.close()
                 else:
                     _drain(wake_read)
             _reap(children)
@@ -126,7 +130,7 @@ def _accept(conn: socket.socket, key: dict, children: dict[int, socket.socket], 
     conn.settimeout(5.0)  # a client sends its request at once
     try:
         request, fds = forkserver.receive(conn)
-    except (OSError, ValueError):
+    except ValueError:  # not JSON
         conn.close()
         return
     if request["interpreter"] != key:
@@ -136,7 +140,12 @@ def _accept(conn: socket.socket, key: dict, children: dict[int, socket.socket], 
         conn.close()
         return
     conn.settimeout(None)
-    conn.sendall(b"ok\n")
+    try:
+        conn.sendall(b"ok\n")
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
