@@ -170,6 +170,12 @@ def test_a_signal_to_the_client_reaches_the_child(server, scripts, tmp_path, sig
     wait_for(lambda: not alive(child), 10, "the child to end")
 
 
+def test_a_child_killed_kills_its_client_the_same_way(server, scripts, tmp_path):
+    client, child = sleeping(scripts, tmp_path)
+    os.kill(child, signal.SIGKILL)  # as the kernel's OOM killer ends a job
+    assert client.wait(timeout=30) == -signal.SIGKILL
+
+
 def test_a_client_killed_leaves_no_child(server, scripts, tmp_path):
     client, child = sleeping(scripts, tmp_path)
     client.kill()

@@ -83,7 +83,8 @@ def delegate(script: str) -> None:
         os._exit(int(status[1]))
     if len(status) == 2 and status[0] == b"signal":
         number = int(status[1])
-        signal.signal(number, signal.SIG_DFL)
+        with contextlib.suppress(OSError):  # SIGKILL's cannot be set (the kernel's OOM killer sends it)
+            signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
         os._exit(128 + number)  # a signal that does not end a process by default
     print(f"error: the fork server at {path} ended without the job's exit status", file=sys.stderr)
