@@ -27,6 +27,7 @@ envvars:
 # Snakemake's own reader of config files names neither the file nor the line of a YAML syntax error; ours
 # does (file:line:column). It can check the workflow's config file only: Snakemake reads the --configfile files
 # before this file runs (README, "The config model: studies expand into runs": how to check one).
+from ablate.execution import forkserver
 from ablate.plan.config import read_yaml
 
 if os.path.exists("config/config.yaml"):
@@ -48,6 +49,21 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/interpret.smk"
 include: "workflow/rules/report.smk"
+
+
+# The fork server (FORK_SERVER, common.smk): started before the first job (not for a dry run), stopped after the
+# last one, and it ends by itself within a second of this process's death.
+onstart:
+    if FORK_SERVER:
+        forkserver.start(os.environ["ABLATE_SCRIPTS"])
+
+
+onsuccess:
+    forkserver.stop()
+
+
+onerror:
+    forkserver.stop()
 
 
 rule all:

@@ -2,6 +2,7 @@
 
     python bench/train_start.py                        # resnet18 of the smoke plan, 3 repeats
     python bench/train_start.py --model basic_cnn --repeats 5
+    python bench/train_start.py --fork-server          # each repeat also through the fork server, alternately
 
     # the same for the last commit's code (another copy of it: the working tree may be someone's work)
     mkdir /tmp/orig && git archive HEAD src workflow/scripts | tar -x -C /tmp/orig
@@ -11,7 +12,9 @@ Runs one smoke train job as the train rule does (workflow/scripts/train.py with 
 runtime file naming the data job's decoded arrays, one thread and a log), each repeat in a fresh run directory,
 beside `python -c "import torch"` (the least any train job pays). The epochs' time is the sum of history.csv's
 epoch_seconds; the fixed cost is the rest: the interpreter, the imports, building the data and the model, the
-checkpoints, the outputs and the exit. The job runs the `ablate` that PYTHONPATH (or the installed package)
+checkpoints, the outputs and the exit. With --fork-server each repeat runs the job twice, alone and in a child of a
+fork server of this checkout's entry scripts (ablate.execution.forkserver, as the workflow starts it), one after
+the other, so that both see the same load. The job runs the `ablate` that PYTHONPATH (or the installed package)
 gives. Prints numbers; asserts nothing.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import statistics
 import subprocess
 import sys
@@ -30,10 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE = [REPO / "config/config.yaml", REPO / "config/smoke.yaml"]
 
 
-def wall(command: list[str]) -> float:
+def wall(command: list[str], env: dict | None = None) -> float:
     """Seconds `command` ran; it must succeed."""
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     return time.perf_counter() - started
 
 
@@ -70,11 +74,21 @@ def main() -> None:
     parser.add_argument("--model", default="resnet18", help="the smoke plan's first run of this model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--script", default=str(REPO / "workflow/scripts/train.py"), help="the train entry script")
+    parser.add_argument("--fork-server", action="store_true", help="each repeat alone and through a fork server")
     args = parser.parse_args()
 
+    from ablate.execution import forkserver
     from ablate.rundir import write_json
 
-    imports, walls, epochs, fixed = [], [], [], []
+    modes = {"alone": {k: v for k, v in os.environ.items() if k != forkserver.ENV}}
+    if args.fork_server:
+        server = forkserver.start(Path(args.script).parent)
+        while not os.path.exists(server.socket):  # it has imported what the scripts import
+            assert server.process.poll() is None, "the fork server ended"
+            time.sleep(0.05)
+        modes["fork server"] = dict(os.environ)
+    imports = []
+    walls, epochs, fixed = ({mode: [] for mode in modes} for _ in range(3))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         name, config, runtime = smoke_run(args.model, folder / "data")
@@ -88,23 +102,31 @@ def main() -> None:
         write_json(folder / "length.json", {"epochs": config["epochs"], "weights_at": [config["epochs"]]})
         for repeat in range(args.repeats):
             imports.append(wall([sys.executable, "-c", "import torch"]))
-            run_dir = folder / f"{repeat}" / name
-            job = [sys.executable, args.script, "--run-config", str(folder / "run.json")]
-            job += ["--length", str(folder / "length.json"), "--run-dir", str(run_dir)]
-            job += ["--runtime", str(folder / "runtime.json"), "--threads", "1", "--log", str(folder / f"{repeat}.log")]
-            walls.append(wall(job))
-            epochs.append(epoch_seconds(run_dir))
-            fixed.append(walls[-1] - epochs[-1])
-            print(
-                f"  repeat {repeat + 1}: import torch {imports[-1]:.2f} s, train job {walls[-1]:.2f} s, "
-                f"epochs {epochs[-1]:.2f} s, fixed {fixed[-1]:.2f} s"
-            )
+            print(f"  repeat {repeat + 1}: import torch {imports[-1]:.2f} s", end="")
+            for mode, env in modes.items():
+                run_dir = folder / f"{repeat}-{mode}" / name
+                job = [sys.executable, args.script, "--run-config", str(folder / "run.json")]
+                job += ["--length", str(folder / "length.json"), "--run-dir", str(run_dir)]
+                job += ["--runtime", str(folder / "runtime.json"), "--threads", "1"]
+                walls[mode].append(wall([*job, "--log", str(folder / f"{repeat}-{mode}.log")], env))
+                epochs[mode].append(epoch_seconds(run_dir))
+                fixed[mode].append(walls[mode][-1] - epochs[mode][-1])
+                print(f"; {mode}: train job {walls[mode][-1]:.2f} s, epochs {epochs[mode][-1]:.2f} s, ", end="")
+                print(f"fixed {fixed[mode][-1]:.2f} s", end="")
+            print()
+    if args.fork_server:
+        forkserver.stop()
     median = statistics.median
     print(f"import torch (median of {args.repeats}): {median(imports):.2f} s")
-    print(f"train job wall (median):          {median(walls):.2f} s")
-    print(f"its epochs (median):              {median(epochs):.2f} s")
-    print(f"fixed cost = wall - epochs:       {median(fixed):.2f} s")
-    print(f"fixed / import torch:             {median(fixed) / median(imports):.2f}")
+    for mode in modes:
+        print(f"{mode}:")
+        print(f"  train job wall (median):          {median(walls[mode]):.2f} s")
+        print(f"  its epochs (median):              {median(epochs[mode]):.2f} s")
+        print(f"  fixed cost = wall - epochs:       {median(fixed[mode]):.2f} s")
+        print(f"  fixed / import torch:             {median(fixed[mode]) / median(imports):.2f}")
+    if args.fork_server:
+        ratios = [a / b for a, b in zip(fixed["alone"], fixed["fork server"], strict=True)]
+        print(f"fixed cost alone / through the fork server, per repeat: {' '.join(f'{r:.1f}' for r in ratios)}")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,12 @@ def on_cluster(workflow) -> bool:
     return workflow.nodes is not None or workflow.remote_exec
 
 
+def software_deployment(workflow) -> bool:
+    """Whether jobs run in an environment that Snakemake deploys (--sdm conda, apptainer, env-modules), not in
+    this Python: Snakemake's settings object, as its API passes it (snakemake.settings.types.DeploymentSettings)."""
+    return bool(workflow.deployment_settings.deployment_method)
+
+
 # GPUs. On a cluster (SLURM) every train job asks the scheduler for one GPU (`gpu=1`, sbatch --gpus=1), or
 # for the GPU shards its memory needs (execution.slurm_gpu_shards, ablate.execution.slurm). Locally the GPUs
 # are a pool of slots, jobs_per_gpu per GPU (ablate.execution.pool): Snakemake runs train jobs while their
@@ -127,6 +133,10 @@ def train_gres(wildcards):
         return ""
     return f"shard:{SHARDED_GPU.shards_for_run(PLAN.runs[wildcards.run].config, _execution['eval_batch_size'])}"
 
+
+# Jobs run their entry scripts in children of one process that has imported torch and the library (the Snakefile's
+# onstart, ablate.execution.forkserver), where they run here, in this Python.
+FORK_SERVER = _execution["fork_server"] and not ON_CLUSTER and not software_deployment(workflow)
 
 if _execution["tensorboard"]:
     require_tensorboard()  # before any job runs, not in each train job

@@ -1,6 +1,10 @@
 """Rule architecture (interpret.smk): the ResNets' stages, output sizes, kernels, parameters and MACs
 (Figure 8), measured by a forward pass."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,6 +1,10 @@
 """Rule beta_vs_curvature (analysis.smk): Santurkar's effective β beside the Hessian's λ_max per run and step,
 and the curvature probe's summary per model (section 2.6)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

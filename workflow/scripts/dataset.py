@@ -1,6 +1,10 @@
 """Rule dataset (data.smk): fetch (cifar10 with download), check and decode the data once: the identity's
 splits as arrays in --out, and its manifest beside them."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 
 from ablate import rundir

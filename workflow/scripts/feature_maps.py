@@ -1,6 +1,10 @@
 """Rule feature_maps (interpret.smk): a test image's feature maps through one stage of a trained ResNet
 (Figure 10)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

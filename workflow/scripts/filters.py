@@ -1,5 +1,9 @@
 """Rule filters (interpret.smk): the first-layer filters of a trained ResNet (Figure 9)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

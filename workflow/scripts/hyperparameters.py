@@ -1,5 +1,9 @@
 """Rule hyperparameters (analysis.smk): Table 1, the basic network's hyperparameters, from its run's config."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule member_weights (train.smk): a member's weights, a link to those its run kept after the member's epochs."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

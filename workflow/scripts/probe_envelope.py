@@ -1,5 +1,9 @@
 """Rule probe_envelope (analysis.smk): per step, the band of one probe over a study's runs, per model."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule published (analysis.smk): every number the original published beside ours, results/tables/published.csv."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

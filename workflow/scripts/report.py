@@ -1,5 +1,9 @@
 """Rule report (report.smk): report/report.html, one self-contained page with every table and figure."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule study_curves (analysis.smk): train/test loss and accuracy per epoch of a study's variants."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule study_summary (analysis.smk): a study's per-variant table (Tables 2 and 3), mean ± sd over seeds."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -2,6 +2,10 @@
 from its initial to its final weights, with its study's `surface` settings, one option each
 (ablate.analysis.run_surface)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 
 import torch

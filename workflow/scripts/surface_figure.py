@@ -1,6 +1,10 @@
 """Rule surface_figure (analysis.smk): a study's surfaces side by side on shared levels, one column per model,
 and the runs' paths from initial to final weights, with a table of their loss ranges (section 2.6)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 from pathlib import Path
 

@@ -1,6 +1,10 @@
 """Rule train (train.smk): train or resume one run into its run directory. The options after --log override
 results/runtime.json, for running a train job by hand."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
 import argparse
 import gc
 
