@@ -112,3 +112,25 @@ def test_findings_table_from_run_files(tmp_path, rises, toy, verdict):
     assert row["verdict"] == verdict and row["figure"] == "curves-vgg"
     assert row["quote"] == "Implementing Dropout does have a benefit against overfitting."
     assert row["than"] == "vgg_a" and row["claimed_value"].endswith("(3)")
+
+
+def test_findings_leave_out_a_claim_whose_measure_the_runs_do_not_record(tmp_path):
+    """A landscape study trained without the step_loss probe: Figure 13's loss-variance row is left out (as a claim
+    whose groups the config does not train), the rows its history gives stay."""
+    rows, files = [], []
+    for model in ("vgg_a", "vgg_a_bn"):
+        run = f"{model}-{0:010d}"
+        run_dir = tmp_path / run
+        run_dir.mkdir()
+        (run_dir / "config.json").write_text(json.dumps({"model": model}))
+        pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.5], "test_loss": [2.0, 1.6]}).to_csv(
+            run_dir / "history.csv", index=False
+        )
+        pd.DataFrame({"epoch": [1, 2], "step": [1, 2]}).to_csv(run_dir / "steps.csv", index=False)  # no probes
+        files += [run_dir / name for name in ("config.json", "history.csv", "steps.csv")]
+        rows.append({"study": "landscape", "variant": model, "seed": 0, "run": run, "epochs": 2, "run_dir": run_dir})
+    runs = tmp_path / "studies/landscape/runs.csv"
+    runs.parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(runs, index=False)
+    table = findings_table({"landscape": StudyRuns.from_inputs(runs, files)}, {}, "synthetic data")
+    assert "loss_variance" not in set(table["id"]) and "faster" in set(table["id"])

@@ -51,10 +51,17 @@ def _history(study: StudyRuns, member, column: str) -> pd.Series:
     return study.history(member.run, member.epochs)[column]
 
 
+class NotRecorded(LookupError):
+    """The runs do not record what a claim's measure reads (a config without that probe): the claim is left out,
+    as one whose groups the config does not train."""
+
+
 def _steps(study: StudyRuns, members: list, column: str, last_epoch: bool = False) -> pd.DataFrame:
     frames = []
     for member in members:
         steps = study.steps(member.run, member.epochs)
+        if column not in steps:
+            raise NotRecorded(column)
         steps = steps[steps["epoch"] == steps["epoch"].max()] if last_epoch else steps
         frames.append(steps[["step", column]].dropna().assign(run=member.run))
     return pd.concat(frames, ignore_index=True)
@@ -70,7 +77,10 @@ def _last_probe(study: StudyRuns, by: str, interval: Callable[[pd.Series], tuple
     values: dict[str, list] = {}
     converged: dict[str, bool] = {}
     for member in study.members.drop_duplicates("run").itertuples():
-        steps = study.steps(member.run, member.epochs).dropna(subset=["curv_lambda_max"])
+        steps = study.steps(member.run, member.epochs)
+        if "curv_lambda_max" not in steps:
+            raise NotRecorded("curv_lambda_max")
+        steps = steps.dropna(subset=["curv_lambda_max"])
         if steps.empty:
             continue
         group = str(member.variant) if by == "variant" else str(study.config(member.run, member.epochs)[by])
@@ -168,7 +178,10 @@ def findings_table(studies: Mapping[str, StudyRuns], tables: Mapping[str, Tables
         if study is None:
             continue
         description, measure = MEASURES[claim["measure"]]
-        evidence = measure(study, claim["by"], tables.get(claim["study"], {}))
+        try:
+            evidence = measure(study, claim["by"], tables.get(claim["study"], {}))
+        except NotRecorded:
+            continue
         claimed = evidence.get(claim["claimed"])
         if claimed is None:
             continue
