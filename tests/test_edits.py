@@ -86,10 +86,10 @@ def probe_setting(config: dict) -> None:
     config["studies"]["santurkar"]["curvature"]["max_iter"] = 3  # a probe's setting is part of its runs' identity
 
 
-SURFACE = {"surface": 2, "surface_figure": 1}
+SURFACE = {"surface": 2, "surface_figure": 1, "findings": 1}  # findings read the surfaces' summary
 REPORT = {"report_spec": 1, "report": 1, "all": 1}
 SANTURKAR_RUNS = {"train": 2, "member_weights": 2, "study_runs": 1, "study_summary": 1, "study_curves": 1}
-PROBE_ANALYSES = {"probe_envelope": 5, "beta_vs_curvature": 1}
+PROBE_ANALYSES = {"probe_envelope": 5, "beta_vs_curvature": 1, "hessian_density": 1}
 EDITS = [
     # (what, change, the jobs the one call runs)
     ("an execution and a surface setting", both(set_execution, surface_settings(points=5)), SURFACE | REPORT),
@@ -144,6 +144,8 @@ def test_each_edit_takes_one_call_and_ends_where_a_fresh_workflow_does(tmp_path)
         "surface_figure": 1,
         "probe_envelope": 5,
         "beta_vs_curvature": 1,
+        "hessian_density": 1,
+        "findings": 1,
         "study_summary": 1,
         "study_curves": 1,
         "report": 1,
