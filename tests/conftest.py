@@ -83,10 +83,15 @@ def workflow_dir(tmp_path: Path) -> Path:
 SMOKE = ("--configfile", "config/smoke.yaml")
 
 
+# the longest test files after the smoke's (`pytest --durations`): started first, each on a worker of its own
+LONGEST = ("test_edits.py", "test_train.py", "test_grow_workflow.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The smoke workflow's tests first: its fixture is the suite's longest setup (minutes), which the other
-    tests then run beside where pytest has several workers (`-n`, pyproject.toml's addopts)."""
-    items.sort(key=lambda item: "smoke" not in item.fixturenames)
+    """The smoke workflow's tests first, then the longest files: the smoke fixture is the suite's longest setup
+    (minutes), and with several workers (`-n`, `--dist loadfile`, pyproject.toml's addopts) the rest of the suite
+    runs beside these instead of after them."""
+    items.sort(key=lambda item: ("smoke" not in item.fixturenames, item.path.name not in LONGEST))
 
 
 @pytest.fixture(scope="session")

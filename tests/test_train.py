@@ -186,7 +186,8 @@ def test_curvature_probe_does_not_change_the_trajectory(tmp_path):
     and its columns where `curvature.every` says."""
     base = {"model": "vgg_a_bn_dropout", "epochs": 1, "width": 0.125, "augment": True}
     plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
-    settings = {"every": 3, "tol": 1e-3, "max_iter": 6, "samples": 2, "mode": "train"}
+    density = {"steps": 4, "vectors": 1}  # taken at both probes, and cheap (its own tests: pytest -k density)
+    settings = {"every": 3, "tol": 1e-3, "max_iter": 6, "samples": 2, "mode": "train", "density": density}
     probed = train_run(
         run_config(**base, probes=["curvature"], curvature=settings), tmp_path / "probed", Runtime(threads=2), quiet
     )

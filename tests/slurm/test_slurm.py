@@ -162,7 +162,7 @@ def test_slurm_run_ends_with_the_numbers_of_a_local_run(runs):
     plan = reduced_plan(runs.slurm)
     assert Counter(submitted(runs.output).values()) == {
         "train": len(plan.runs), "study_summary": 2, "study_curves": 2, "hyperparameters": 1, "published": 1,
-        "report": 1,
+        "findings": 1, "report": 1,
     }  # fmt: skip
     for run in plan.runs.values():
         for name in ("config.json", "steps.csv"):
