@@ -3,6 +3,7 @@ exactly as when it runs alone; signals reach the child, and a killed client leav
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -244,3 +245,16 @@ def test_a_train_job_in_the_server_gives_the_same_run(tmp_path):
     finally:
         forkserver.stop()
     assert not server.folder.exists()
+
+
+def test_every_entry_script_hands_its_job_to_the_server_first():
+    """Each rule's entry script delegates before its other imports, or its job pays torch's import alone."""
+    for script in sorted((REPO / "workflow/scripts").glob("*.py")):
+        statements = ast.parse(script.read_text()).body
+        first = next(
+            i
+            for i, node in enumerate(statements)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            and getattr(node, "module", None) != "ablate.execution.forkserver"
+        )
+        assert "delegate(__file__)" in [ast.unparse(node) for node in statements[:first]], script.name

@@ -1,6 +1,11 @@
 """Rule findings (analysis.smk): each claim of ablate/analysis/claims.yaml with our numbers and its verdict, for the
 report's section "What the runs show" (ablate.analysis.claims, ablate.analysis.findings)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
+
 import argparse
 from pathlib import Path
 

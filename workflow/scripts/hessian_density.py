@@ -1,6 +1,11 @@
 """Rule hessian_density (analysis.smk): the Hessian's eigenvalue density of each run of a study at the steps its
 curvature probe took it, as a figure (one panel per model) and a summary per run and step (section 2.6)."""
 
+from ablate.execution.forkserver import delegate
+
+delegate(__file__)  # in a child of the workflow's fork server, where it runs one
+
+
 import argparse
 from pathlib import Path
 
