@@ -75,6 +75,16 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_per_worker() -> None:
+    """Each xdist worker's in-process torch gets its share of the cores (one worker per core: one thread), before
+    every test, since a test that trains with more leaves them set: two workers of two threads each on two cores
+    made a 600-dimensional Lanczos take 48 s instead of 1 (OpenMP's threads wait for each other's core)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if "torch" in sys.modules and workers > 1:
+        sys.modules["torch"].set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture
 def workflow_dir(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "workflow")

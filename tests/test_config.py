@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ablate.errors import ConfigError
-from ablate.plan.config import validated
+from ablate.plan.config import read_config_files, validated
 from ablate.plan.runs import make_plan
 
 from conftest import REPO, snakemake
@@ -85,8 +85,24 @@ BAD_CONFIGS = {
 }
 
 
-@pytest.mark.slow
+# one case per place a config error is raised at parse time (schema, the plan's grids, the data's source): the
+# Snakefile turns each into one message before any job; the library test below covers every case
+THROUGH_SNAKEMAKE = ("unknown key", "negative lr in a grid", "missing dataset root")
+
+
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_raises_one_error_naming_the_key_at_parse_time(case, tmp_path):
+    """What the Snakefile runs at parse time (common.smk): the files merged, validated, planned."""
+    overrides, key, detail = BAD_CONFIGS[case]
+    files = [REPO / "config/config.yaml", tmp_path / "bad.yaml"]
+    files[1].write_text(yaml.safe_dump(overrides))
+    with pytest.raises(ConfigError) as raised:
+        make_plan(validated(read_config_files(files), files=files))
+    assert f"config error at {key}" in str(raised.value) and detail in str(raised.value), str(raised.value)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", THROUGH_SNAKEMAKE)
 def test_bad_config_stops_snakemake_before_any_job(case, workflow_dir):
     overrides, key, detail = BAD_CONFIGS[case]
     (workflow_dir / "bad.yaml").write_text(yaml.safe_dump(overrides))
