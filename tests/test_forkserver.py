@@ -185,6 +185,21 @@ def test_a_client_killed_leaves_no_child(server, scripts, tmp_path):
     wait_for(lambda: child not in children_of(server.process.pid), 10, "the server to reap the child")
 
 
+def test_a_job_started_while_the_server_imports_waits_for_it(tmp_path):
+    """A job of the first wave (started as Snakemake starts the server) is served, not run alone beside the
+    server's own import: the socket listens before start() returns, and requests queue while torch loads."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "tiny.py").write_text(SCRIPT)
+    (folder / "heavy.py").write_text("import torch\n")  # the server imports torch before it serves (seconds)
+    server = forkserver.start(folder)
+    try:
+        status, _, _, where = run(folder, tmp_path)  # at once, while the server imports
+        assert status == 0 and where["ppid"] == server.process.pid
+    finally:
+        forkserver.stop()
+
+
 def test_the_server_ends_with_the_process_that_started_it(scripts, tmp_path):
     code = f"from ablate.execution import forkserver; print(forkserver.start({str(scripts)!r}).process.pid, flush=True)"
     code += "; import time; time.sleep(120)"

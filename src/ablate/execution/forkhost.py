@@ -68,8 +68,9 @@ def _try_import(name: str) -> None:
         importlib.import_module(name)
 
 
-def serve(path: str, parent: int) -> None:
-    """Accept requests on the Unix socket `path` until SIGTERM or until process `parent` has gone."""
+def serve(listener: socket.socket, path: str, parent: int) -> None:
+    """Accept requests on `listener`, the Unix socket at `path`, until SIGTERM or until process `parent` has
+    gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the jobs' clients forward a terminal's ^C
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     wake_read, wake_write = socket.socketpair()
@@ -77,9 +78,6 @@ def serve(path: str, parent: int) -> None:
     wake_write.setblocking(False)
     signal.set_wakeup_fd(wake_write.fileno())
     signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through the wakeup socket
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
     children: dict[int, socket.socket] = {}  # pid -> its client's connection
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
@@ -264,7 +262,10 @@ def _watch(conn: socket.socket) -> None:
 
 
 def main() -> None:
-    """`python -c "from ablate.execution.forkhost import main; main()" SOCKET PARENT_PID SCRIPTS_DIR`."""
-    path, parent, scripts = sys.argv[1:]
+    """`python -c "from ablate.execution.forkhost import main; main()" SOCKET PARENT_PID SCRIPTS_DIR FD`: FD is the
+    socket, listening already (forkserver.start): requests queue on it while the server imports."""
+    path, parent, scripts, fd = sys.argv[1:]
+    listener = socket.socket(fileno=int(fd))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # while importing too: Server.stop's terminate
     preload(Path(scripts))
-    serve(path, int(parent))
+    serve(listener, path, int(parent))

@@ -140,20 +140,30 @@ def start(scripts: str | Path) -> Server:
     """Start a fork server for the entry scripts in `scripts` and name its socket in ABLATE_FORK_SERVER for the jobs
     that this process starts. The socket lies in a new temporary folder: two workflows never share a server. The
     server has its own session (a terminal's ^C reaches the jobs' clients, which forward it) and ends with this
-    process, at its exit or within a second of its death. Jobs that start before it has imported everything run
-    as they would without it."""
+    process, at its exit or within a second of its death. The socket listens before this returns: a job that
+    starts while the server still imports waits for it (one import instead of one per job, each on the same
+    cores), and runs alone only if the server fails."""
     import atexit
     import subprocess
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="ablate-fork-"))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(folder / "socket"))
+    listener.listen(64)
     env = {**os.environ, **dict.fromkeys(THREAD_VARS, "1")}
     # -c and not -m: the modules keep their names (a script's `delegate` is this module's, in the children too)
     command = [sys.executable, "-c", "from ablate.execution.forkhost import main; main()"]
-    command += [str(folder / "socket"), str(os.getpid()), str(scripts)]
-    process = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
-    )
+    command += [str(folder / "socket"), str(os.getpid()), str(scripts), str(listener.fileno())]
+    with listener:  # the server's copy is the one that accepts
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(listener.fileno(),),
+        )
     server = Server(process, folder)
     _started.append(server)
     atexit.register(server.stop)
