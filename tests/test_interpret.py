@@ -32,7 +32,7 @@ def run_dir(tmp_path_factory) -> Path:
     raw["dataset"].update(train_samples=64, test_samples=32)
     config = next(iter(make_plan(validated(raw, check_paths=False)).runs.values())).train_config
     out = tmp_path_factory.mktemp("runs") / "resnet18-tiny"
-    train_run(config, out, Runtime(threads=2), lambda _: None)
+    train_run(config, out, Runtime(threads=1), lambda _: None)
     return out
 
 

@@ -53,7 +53,7 @@ def test_a_run_writes_its_directory(tmp_path):
 
 @pytest.mark.slow
 def test_the_synthetic_data_is_learnable(tmp_path):
-    metrics = train_run(run_config(epochs=4, width=1.0, optimizer={"lr": 0.05}), tmp_path, Runtime(threads=2), quiet)
+    metrics = train_run(run_config(epochs=4, width=1.0, optimizer={"lr": 0.05}), tmp_path, Runtime(threads=1), quiet)
     assert metrics["best_test_acc"] > 60  # ten classes: chance is 10%
 
 
@@ -131,11 +131,11 @@ def test_killed_run_resumes_and_ends_with_the_same_numbers(tmp_path):
 @pytest.mark.slow
 def test_probes_do_not_change_the_trajectory(tmp_path):
     base = {"model": "vgg_a_bn_dropout", "epochs": 2, "augment": True, "optimizer": {"name": "adam", "lr": 0.001}}
-    plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
+    plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=1), quiet)
     probed = train_run(
         run_config(**base, probes=["step_loss", "grad_change", "beta", "line_search"], probe_every=3),
         tmp_path / "probed",
-        Runtime(threads=2),
+        Runtime(threads=1),
         quiet,
     )
     columns = RESULT_COLUMNS
@@ -185,11 +185,11 @@ def test_curvature_probe_does_not_change_the_trajectory(tmp_path):
     """The curvature probe on a BatchNorm model with dropout and augmentation: the same epochs as without it,
     and its columns where `curvature.every` says."""
     base = {"model": "vgg_a_bn_dropout", "epochs": 1, "width": 0.125, "augment": True}
-    plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=2), quiet)
+    plain = train_run(run_config(**base), tmp_path / "plain", Runtime(threads=1), quiet)
     density = {"steps": 4, "vectors": 1}  # taken at both probes, and cheap (its own tests: pytest -k density)
     settings = {"every": 3, "tol": 1e-3, "max_iter": 6, "samples": 2, "mode": "train", "density": density}
     probed = train_run(
-        run_config(**base, probes=["curvature"], curvature=settings), tmp_path / "probed", Runtime(threads=2), quiet
+        run_config(**base, probes=["curvature"], curvature=settings), tmp_path / "probed", Runtime(threads=1), quiet
     )
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "probed/history.csv")[RESULT_COLUMNS],
