@@ -63,7 +63,7 @@ def test_runs_that_differ_only_in_length_are_one_trajectory_unless_the_schedule_
     cosine = [plan.run_of("cosine", v, 0) for v in ("a", "b")]
     assert cosine[0] is not cosine[1] and [r.config["epochs"] for r in cosine] == [2, 5]
     assert plan.counts() == (
-        "5 variant-seed pairs, 4 trajectories, 15 epochs to train (17 if runs that differ only in length trained apart)"
+        "5 variant-seed pairs, 4 trajectories, 15 epochs in all (17 if runs that differ only in length trained apart)"
     )
 
 

@@ -181,6 +181,8 @@ def test_plan_cli_and_snakemake_dry_run_agree_on_the_full_study(tmp_path, workfl
     totals = re.search(r"(\d+) studies, (\d+) variants listed; (\d+) variant-seed pairs, (\d+) trajectories", printed)
     assert totals and totals.groups() == ("10", "43", "97", "93")
     assert len(re.findall(r"results/runs/\S+-[0-9a-f]{10}", printed)) == 97  # one row per member
+    quoted = re.search(r"\d+ variant-seed pairs, \d+ trajectories, [\d,]+ epochs in all", printed).group(0)
+    assert f'"{quoted}" for the full study' in " ".join((REPO / "README.md").read_text().split())  # as it quotes it
 
     started = time.perf_counter()
     result = snakemake(workflow_dir, "-n", "--cores", "all", timeout=60)

@@ -1,14 +1,15 @@
 """The commands people run: `models`, `plan` and `status`, as aligned tables or tab-separated (--format tsv), and
 `retrain`.
 
-torch is imported only by `models` (to build each model) and, for a partial run, by `status` (to read its
-checkpoint).
+torch is imported only by `models` (to build each model) and, for a partial run, by `plan` and `status` (to read
+its checkpoint).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,15 +39,33 @@ def print_tsv(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """Every model's parameter count at --width (default 1), and, for the config's runs, how many use it and their
+    parameter count at the width they train at."""
     from ablate.registry import MODELS
     from ablate.training.models import build_model, parameter_count
 
-    rows = [(name, parameter_count(build_model(name, width=args.width))) for name in MODELS]
+    plan = load_plan(args)
+    width = 1.0 if args.width is None else args.width
+    widths: dict[str, dict[float, int]] = {name: {} for name in MODELS}  # model -> width -> runs
+    for run in plan.runs.values():
+        used = widths[run.config["model"]]
+        used[run.config["width"]] = used.get(run.config["width"], 0) + 1
+    rows = []
+    for name in MODELS:
+        count = parameter_count(build_model(name, width=width))
+        at_widths = {w: count if w == width else parameter_count(build_model(name, width=w)) for w in widths[name]}
+        rows.append((name, count, sum(widths[name].values()), at_widths))
+    header = "parameters" if width == 1 else f"parameters at width {width:g}"
     if args.format == "tsv":
-        print_tsv(("model", "parameters"), rows)
-    else:
-        header = "parameters" if args.width == 1 else f"parameters at width {args.width:g}"
-        print_table(("model", header), [(name, f"{count:,}") for name, count in rows], right={header})
+        flat = [(n, c, runs, w, at) for n, c, runs, ws in rows for w, at in (ws.items() or [(None, None)])]
+        print_tsv(("model", "parameters", "runs", "run_width", "run_parameters"), flat)
+        return 0
+    headers = ("model", header, "runs", "in the runs")
+    table = [
+        (n, f"{c:,}", str(runs), "; ".join(f"{at:,} at width {w:g}" for w, at in sorted(ws.items())))
+        for n, c, runs, ws in rows
+    ]
+    print_table(headers, table, right={header, "runs"})
     return 0
 
 
@@ -85,36 +104,41 @@ def recipe_columns(run: dict) -> dict[str, str]:
 
 
 def load_plan(args: argparse.Namespace) -> Plan:
-    """The plan of --configfile merged over the default config, as the workflow sees it."""
+    """The plan of --configfile merged over the default config, as the workflow sees it; says which files it read
+    (on stderr where the output is for pipes)."""
     from ablate.plan.config import read_config_files, validated
     from ablate.plan.runs import make_plan
 
     files = [args.default_config, *args.configfile] if Path(args.default_config).exists() else args.configfile
-    return make_plan(validated(read_config_files(files), check_paths=False, files=files))
+    plan = make_plan(validated(read_config_files(files), check_paths=False, files=files))
+    hint = "" if args.configfile else " (add --configfile <file> ... as you gave it to snakemake, if you did)"
+    print(f"config: {' + '.join(map(str, files)) or 'none, the defaults'}{hint}", file=_info(args))
+    return plan
+
+
+def _info(args: argparse.Namespace):
+    """Where a line about the command goes: stdout above a table, stderr beside tab-separated output."""
+    return sys.stderr if args.format == "tsv" else sys.stdout
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ablate.status import stage
+    from ablate.status import plan_status, summary
 
     plan = load_plan(args)
-    stages = {run.id: stage(Path(run.dir), run.epochs) for run in plan.runs.values()}  # done, grows, ...
+    status = plan_status(plan)  # the states and counts `status` shows
     tsv = args.format == "tsv"
     recipe, columns = (recipe_tsv, RECIPE_TSV) if tsv else (recipe_columns, RECIPE_COLUMNS)
     headers = ("study", "variant", "seed", *columns, "state", "run_dir")
     rows = [
-        {**m.row(), **recipe({**plan.runs[m.run_id].config, "epochs": m.epochs}), "state": stages[m.run_id]}
+        {**m.row(), **recipe({**plan.runs[m.run_id].config, "epochs": m.epochs}), "state": status[m.run_id].state}
         for m in plan.members
     ]
     (print_tsv if tsv else print_table)(headers, [[r[h] for h in headers] for r in rows])
     if tsv:
         return 0
     variants = sum(len(s.variants) for s in plan.studies.values())
-    counts = {name: sum(s == name for s in stages.values()) for name in ("done", "grows", "partial", "pending")}
-    print(
-        f"\n{len(plan.studies)} studies, {variants} variants listed; {plan.counts()}\n"
-        f"trajectories: {counts['done']} done, {counts['grows']} to grow, {counts['partial']} partial, "
-        f"{counts['pending']} pending"
-    )
+    print(f"\n{len(plan.studies)} studies, {variants} variants listed; {plan.counts()}")
+    print(summary(status.values())[0])
     return 0
 
 

@@ -130,11 +130,11 @@ class Plan:
         return self.member(study, variant, self.studies[study].seeds[0])
 
     def counts(self) -> str:
-        """Members, trajectories and the epochs they train, e.g. "91 variant-seed pairs, 80 trajectories, ..."."""
+        """Members, trajectories and the epochs they train in all, done or not (ablate.status: the epochs to go)."""
         asked = sum(sum(run.member_epochs) for run in self.runs.values())
         trained = sum(run.epochs for run in self.runs.values())
         return (
-            f"{len(self.members)} variant-seed pairs, {len(self.runs)} trajectories, {trained:,} epochs to train "
+            f"{len(self.members)} variant-seed pairs, {len(self.runs)} trajectories, {trained:,} epochs in all "
             f"({asked:,} if runs that differ only in length trained apart)"
         )
 
