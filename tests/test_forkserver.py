@@ -41,7 +41,8 @@ SCRIPT = textwrap.dedent(
     import time
 
     with open(os.environ["WHERE"], "w") as where:
-        json.dump({"pid": os.getpid(), "ppid": os.getppid(), "umask": os.umask(0o022)}, where)
+        loaded = {"torch": "torch" in sys.modules}  # what the server held when it forked this child
+        json.dump({"pid": os.getpid(), "ppid": os.getppid(), "umask": os.umask(0o022), **loaded}, where)
     print(json.dumps({"argv": sys.argv, "cwd": os.getcwd(), "env": os.environ.get("TINY"), "path0": sys.path[0]}))
     print("to stderr", file=sys.stderr)
     what = sys.argv[1] if len(sys.argv) > 1 else ""
@@ -109,14 +110,14 @@ def server(scripts) -> Iterator[forkserver.Server]:
     assert not started.folder.exists() and forkserver.ENV not in os.environ
 
 
-def run(scripts: Path, tmp_path: Path, *args: str, server: bool = True, **env) -> tuple:
+def run(scripts: Path, tmp_path: Path, *args: str, server: bool = True, script: str = "tiny.py", **env) -> tuple:
     """The tiny script's exit status, stdout and stderr (to files, as a job's log redirections), where it ran."""
     environment = {**tool_env(), "TINY": "yes", "WHERE": str(tmp_path / "where.json"), **env}
     if not server:
         environment.pop(forkserver.ENV)
     out, err = tmp_path / "out", tmp_path / "err"
     with open(out, "w") as stdout, open(err, "w") as stderr:
-        command = [sys.executable, str(scripts / "tiny.py"), *args]
+        command = [sys.executable, str(scripts / script), *args]
         status = subprocess.run(command, cwd=tmp_path, env=environment, stdout=stdout, stderr=stderr, timeout=60)
     return status.returncode, out.read_text(), err.read_text(), json.loads((tmp_path / "where.json").read_text())
 
@@ -185,19 +186,30 @@ def test_a_client_killed_leaves_no_child(server, scripts, tmp_path):
     wait_for(lambda: child not in children_of(server.process.pid), 10, "the server to reap the child")
 
 
-def test_a_job_started_while_the_server_imports_waits_for_it(tmp_path):
-    """A job of the first wave (started as Snakemake starts the server) is served, not run alone beside the
-    server's own import: the socket listens before start() returns, and requests queue while torch loads."""
+def test_the_server_imports_what_a_script_needs_at_its_first_job_and_keeps_it(tmp_path):
+    """A job started as the server starts is served; the server imports a script's imports before its first job
+    (torch for heavy.py) and not before (tiny.py's job finds no torch), and keeps them for every later job."""
     folder = tmp_path / "scripts"
     folder.mkdir()
     (folder / "tiny.py").write_text(SCRIPT)
-    (folder / "heavy.py").write_text("import torch\n")  # the server imports torch before it serves (seconds)
+    (folder / "heavy.py").write_text(SCRIPT.replace("import json\n", "import json\n\nimport torch\n", 1))
     server = forkserver.start(folder)
     try:
-        status, _, _, where = run(folder, tmp_path)  # at once, while the server imports
-        assert status == 0 and where["ppid"] == server.process.pid
+        status, _, _, where = run(folder, tmp_path)  # at once
+        assert status == 0 and where["ppid"] == server.process.pid and not where["torch"]
+        status, _, _, where = run(folder, tmp_path, script="heavy.py")
+        assert status == 0 and where["ppid"] == server.process.pid and where["torch"]
+        status, _, _, where = run(folder, tmp_path)
+        assert status == 0 and where["torch"]  # the server holds torch now
     finally:
         forkserver.stop()
+
+
+def test_a_script_outside_the_servers_folder_runs_alone(server, scripts, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/tiny.py").write_text(SCRIPT)
+    status, _, _, where = run(tmp_path / "elsewhere", tmp_path)
+    assert status == 0 and where["ppid"] != server.process.pid
 
 
 def test_the_server_ends_with_the_process_that_started_it(scripts, tmp_path):

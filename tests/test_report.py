@@ -237,7 +237,7 @@ def test_a_config_that_is_not_the_study_says_so(small_report):
 def test_banner_facts_of_the_smoke_config():
     assert departures_from_study(smoke_config()) == [
         "synthetic data (512 generated training images and 256 test images)",
-        "models at 0.25 width instead of the published architecture's",
+        "models at 0.125 or 0.25 width instead of the published architecture's",
         "2 epochs instead of each recipe's",
     ]
 

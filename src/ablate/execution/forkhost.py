@@ -1,5 +1,7 @@
-"""The fork server's process (ablate.execution.forkserver starts it): it imports what the entry scripts import,
-then forks a child per request that runs one script as `python script.py` would, and reports how it ended.
+"""The fork server's process (ablate.execution.forkserver starts it): it forks a child per request that runs one
+entry script as `python script.py` would, and reports how it ended. Before the first job of each script it
+imports what that script imports, and keeps it: that job pays its imports once, here, and every later job of
+any script finds them loaded (a call that runs only light jobs never loads torch).
 
 The server stays single-threaded and imports only (no torch thread pool, no CUDA context: both would break in a
 forked child); it ignores a terminal's signals (it has its own session) and ends on SIGTERM or when the process
@@ -33,44 +35,49 @@ LATE_IMPORTS = {"ablate.training.job": "ablate.training.trainer", "torch": "torc
 PARENT_POLL_S = 1.0  # how soon the server ends after Snakemake has gone
 
 
-def script_imports(scripts: Path) -> list[str]:
-    """The modules that the entry scripts in `scripts` import at their top level."""
+def script_imports(script: Path) -> list[str]:
+    """The modules that the entry script imports at its top level."""
     names: dict[str, None] = {}
-    for script in sorted(scripts.glob("*.py")):
-        for node in ast.parse(script.read_text(), str(script)).body:
-            if isinstance(node, ast.Import):
-                names.update(dict.fromkeys(alias.name for alias in node.names))
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names[node.module] = None
+    for node in ast.parse(script.read_text(), str(script)).body:
+        if isinstance(node, ast.Import):
+            names.update(dict.fromkeys(alias.name for alias in node.names))
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names[node.module] = None
     return list(names)
 
 
-def preload(scripts: Path) -> None:
-    """Import what the scripts in `scripts` import, then keep the garbage collector off those objects for good:
-    a collection would touch (and copy into every child) the pages of ~10^6 objects that live as long as the
-    server (ablate.training.job does the same in a job of its own)."""
+_loaded: set[Path] = set()  # the scripts whose imports the server holds
+
+
+def load_for(script: Path) -> None:
+    """Import what `script` imports (and the late imports these lead to), once per script; then keep the garbage
+    collector off those objects for good: a collection would touch (and copy into every child) the pages of
+    ~10^6 objects that live as long as the server (ablate.training.job does the same in a job of its own)."""
+    if script in _loaded:
+        return
     gc.disable()
     try:
-        for name in script_imports(scripts):
+        for name in script_imports(script):
             _try_import(name)
         for name in [late for first, late in LATE_IMPORTS.items() if first in sys.modules]:
             _try_import(name)
     finally:
         gc.freeze()
         gc.enable()
+    _loaded.add(script)
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         raise RuntimeError("CUDA was initialised while importing: a forked child could not use it")
 
 
 def _try_import(name: str) -> None:
-    with contextlib.suppress(ImportError):  # a job that imports it fails as it would without the server
+    with contextlib.suppress(Exception):  # a job that imports it fails as it would without the server
         importlib.import_module(name)
 
 
-def serve(listener: socket.socket, path: str, parent: int) -> None:
-    """Accept requests on `listener`, the Unix socket at `path`, until SIGTERM or until process `parent` has
-    gone."""
+def serve(listener: socket.socket, path: str, parent: int, scripts: Path) -> None:
+    """Accept requests for the entry scripts in `scripts` on `listener`, the Unix socket at `path`, until SIGTERM
+    or until process `parent` has gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the jobs' clients forward a terminal's ^C
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     wake_read, wake_write = socket.socketpair()
@@ -90,7 +97,7 @@ def serve(listener: socket.socket, path: str, parent: int) -> None:
                 if ready.fileobj is listener:
                     conn = listener.accept()[0]
                     try:
-                        _accept(conn, key, children, own)
+                        _accept(conn, key, scripts, children, own)
                     except OSError:  # a client gone before its reply (it ran the job itself, or it was killed)
                         conn.close()
                 else:
@@ -123,21 +130,24 @@ def _reap(children: dict[int, socket.socket]) -> None:
             conn.close()
 
 
-def _accept(conn: socket.socket, key: dict, children: dict[int, socket.socket], own: list) -> None:
-    """Fork a child for the request on `conn`, or refuse it (another interpreter's, or not a request)."""
+def _accept(conn: socket.socket, key: dict, scripts: Path, children: dict[int, socket.socket], own: list) -> None:
+    """Fork a child for the request on `conn`, or refuse it (another interpreter's, a script not in `scripts`, or
+    not a request)."""
     conn.settimeout(5.0)  # a client sends its request at once
     try:
         request, fds = forkserver.receive(conn)
     except ValueError:  # not JSON
         conn.close()
         return
-    if request["interpreter"] != key:
+    script = Path(request["script"])
+    if request["interpreter"] != key or script.parent.resolve() != scripts or not script.is_file():
         for fd in fds:
             os.close(fd)
         conn.sendall(b"refused\n")
         conn.close()
         return
     conn.settimeout(None)
+    load_for(script)
     try:
         conn.sendall(b"ok\n")
     except OSError:
@@ -263,9 +273,6 @@ def _watch(conn: socket.socket) -> None:
 
 def main() -> None:
     """`python -c "from ablate.execution.forkhost import main; main()" SOCKET PARENT_PID SCRIPTS_DIR FD`: FD is the
-    socket, listening already (forkserver.start): requests queue on it while the server imports."""
+    socket, listening already (forkserver.start): requests queue on it from the start."""
     path, parent, scripts, fd = sys.argv[1:]
-    listener = socket.socket(fileno=int(fd))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # while importing too: Server.stop's terminate
-    preload(Path(scripts))
-    serve(listener, path, int(parent))
+    serve(socket.socket(fileno=int(fd)), path, int(parent), Path(scripts).resolve())

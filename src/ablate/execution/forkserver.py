@@ -12,7 +12,7 @@ Where there is no server, it refuses (the client's interpreter would import othe
 sys.path, flags or PYTHON*/LD_* variable), or this process is already a child, the script runs in the client.
 
 Only the stdlib is imported here: the client is the first thing every job runs. The server imports by name what
-the entry scripts import (it serves them); nothing in this package imports the stages.
+each entry script it serves imports, before its first job; nothing in this package imports the stages.
 """
 
 from __future__ import annotations
@@ -140,9 +140,9 @@ def start(scripts: str | Path) -> Server:
     """Start a fork server for the entry scripts in `scripts` and name its socket in ABLATE_FORK_SERVER for the jobs
     that this process starts. The socket lies in a new temporary folder: two workflows never share a server. The
     server has its own session (a terminal's ^C reaches the jobs' clients, which forward it) and ends with this
-    process, at its exit or within a second of its death. The socket listens before this returns: a job that
-    starts while the server still imports waits for it (one import instead of one per job, each on the same
-    cores), and runs alone only if the server fails."""
+    process, at its exit or within a second of its death. The socket listens before this returns, so that no job
+    runs alone for want of a server; jobs wait while the server imports for a script's first job (one import
+    of each module, not one per job on the same cores)."""
     import atexit
     import subprocess
     import tempfile
