@@ -21,6 +21,7 @@ from ablate import registry
 from ablate.errors import ConfigError
 from ablate.plan.config import validated
 from ablate.plan.schema import SCHEMA_PATH, run_defaults, schema
+from ablate.references import import_reference
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder
@@ -97,11 +98,11 @@ def test_datasets_are_complete():
     for entry in registry.DATASETS.values():
         assert entry.description and entry.function is None, entry.name  # the source loads
         assert isinstance(entry.source, tuple(sources.SOURCES.values())), entry.name
-        assert callable(registry.import_reference(entry.source.function)), entry.name
+        assert callable(import_reference(entry.source.function)), entry.name
         if isinstance(entry.source, sources.Download):
             assert entry.source.archive and entry.source.extracted, entry.name
         if isinstance(entry.source, sources.Folder):
-            assert callable(registry.import_reference(entry.source.sizes)), entry.name
+            assert callable(import_reference(entry.source.sizes)), entry.name
     with pytest.raises(TypeError, match="archiv"):  # a source's misspelt field fails on import
         registry.dataset_entries({"d": {"source": "download", "function": "m:f", "archiv": "a", "extracted": "e"}})
     modules = list((REPO / "src/ablate").rglob("*.py"))

@@ -7,7 +7,6 @@ by `Entry.load()` only when a run needs it.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,14 +15,9 @@ from typing import Any
 import yaml
 
 from ablate.datasources import SOURCES, Source
+from ablate.references import import_reference
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
-
-
-def import_reference(reference: str) -> Any:
-    """The object a "module:attribute" reference names."""
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)

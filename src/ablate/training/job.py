@@ -1,6 +1,6 @@
-"""A train job as the workflow runs it: the run's config and the runtime settings from their files, one GPU
-slot held for the whole run (where there is a pool of them), one log line per epoch to the log file and the
-terminal, and a one-line reason on the terminal when it fails.
+"""A train job as the workflow runs it: the run's config and the runtime settings from their files, its GPU
+slots held for the whole run (where there is a pool of them: ablate.execution.pool), one log line per epoch to
+the log file and the terminal, and a one-line reason on the terminal when it fails.
 
 Out of GPU memory beside other jobs (the run's memory estimate was low): the job releases its slots, claims
 every slot of its GPU (its CUDA context lives there) and resumes from its last checkpoint, in the same
