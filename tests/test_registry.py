@@ -289,3 +289,17 @@ def test_a_new_probe_with_settings_needs_only_its_function_and_its_registry_entr
     html = (workdir / "report/report.html").read_text()
     assert 'alt="Probe weight_norm per step for study landscape"' in html
     assert "Weight norm. The norm of all the model&#39;s weights per step" in html
+
+
+@pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
+def test_each_optimizers_state_size_is_what_torch_keeps(name):
+    """registry.yaml's `state` and `momentum_state` (the checkpoint's size estimate) against torch.optim's state
+    after one step, with and without momentum where the optimizer takes one."""
+    entry = registry.OPTIMIZERS[name]
+    for momentum in (0.0, 0.9) if "momentum" in entry.keys else (0.0,):
+        weight = nn.Parameter(torch.ones(7, 3))
+        optimizer = entry.load()([weight], lr=0.1, **({"momentum": momentum} if momentum else {}))
+        weight.grad = torch.ones_like(weight)
+        optimizer.step()
+        kept = [v for v in optimizer.state[weight].values() if isinstance(v, torch.Tensor) and v.shape == weight.shape]
+        assert len(kept) == entry.state_tensors({"name": name, "momentum": momentum}), (name, momentum)
