@@ -74,7 +74,7 @@ def test_line_search_bands_use_their_min_and_max_columns(runs_csv, tmp_path):
 def test_curvature_summary_gives_the_converged_share_and_the_lambda_max_interval(tmp_path):
     """Two runs of one model, three curvature probes each, two of the six converged; a run recorded before the
     residuals were (no curv_converged column) counts as not converged."""
-    from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary
+    from ablate.analysis.curvature_tables import beta_and_curvature, curvature_summary
 
     rows = []
     for name, converged in (("a1", [1.0, 0.0, 1.0]), ("a2", [0.0, 0.0, 0.0]), ("b1", None)):

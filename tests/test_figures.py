@@ -15,6 +15,8 @@ from matplotlib.legend import Legend
 from PIL import Image
 
 from ablate import registry
+from ablate.analysis.curvature_figures import UNCONVERGED_LABEL, beta_curvature_figure, surface_figure
+from ablate.analysis.curvature_tables import PAIR_COLUMNS
 from ablate.analysis.density import density_figure
 from ablate.analysis.envelopes import COLUMNS
 from ablate.analysis.figures import (
@@ -26,8 +28,6 @@ from ablate.analysis.figures import (
     save,
     smallest_text_px,
 )
-from ablate.analysis.landscape_figures import UNCONVERGED_LABEL, beta_curvature_figure, surface_figure
-from ablate.analysis.landscape_tables import PAIR_COLUMNS
 from ablate.analysis.members import StudyRuns
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
@@ -114,7 +114,7 @@ def probe_table(probe: str, groups: dict[str, list[str]], steps: int = 600) -> p
 
 
 def beta_curvature_table(groups: dict[str, list[str]], steps: int = 300) -> pd.DataFrame:
-    """ablate.analysis.landscape_tables.beta_and_curvature's table: the line search every 10 steps, the
+    """ablate.analysis.curvature_tables.beta_and_curvature's table: the line search every 10 steps, the
     curvature probe every 20 (shared steps and steps of one only), not converged at its first five steps."""
     rows = []
     for g, (group, variants) in enumerate(groups.items()):

@@ -18,6 +18,7 @@ STAGES = {
     "ablate.rundir": 0,
     "ablate.durations": 0,
     "ablate.datasources": 0,  # the registry's dataset entries hold their source objects
+    "ablate.references": 0,  # "module:attribute" names of functions, for the registry and the data sources
     "ablate.trajectory": 0,  # what a run's identity is and what its members read: the plan, training, analyses
     "ablate.plan": 1,
     "ablate.execution": 2,
@@ -82,3 +83,28 @@ def test_the_plan_draws_no_report_and_training_reads_no_command():
         for e in edges
         if e[0].startswith("ablate.execution") and stage(e[1]) != "ablate.execution" and STAGES[stage(e[1])] > 0
     ]
+
+
+def test_the_import_graph_has_no_circle():
+    """No module reaches itself through imports, lazy ones included (a circle hides in a function's import)."""
+    graph: dict[str, set[str]] = {}
+    for importer, imported in arrows():
+        if importer != imported:
+            graph.setdefault(importer, set()).add(imported)
+    done: set[str] = set()
+
+    def circle_from(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return None
+        for imported in sorted(graph.get(module, ())):
+            found = circle_from(imported, [*path, module])
+            if found:
+                return found
+        done.add(module)
+        return None
+
+    for module in sorted(graph):
+        circle = circle_from(module, [])
+        assert circle is None, " -> ".join(circle)

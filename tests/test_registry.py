@@ -21,6 +21,7 @@ from ablate import registry
 from ablate.errors import ConfigError
 from ablate.plan.config import validated
 from ablate.plan.schema import SCHEMA_PATH, run_defaults, schema
+from ablate.references import import_reference
 from ablate.training import components
 from ablate.training.models import build_model
 from ablate.training.probes import ProbeRecorder
@@ -97,11 +98,11 @@ def test_datasets_are_complete():
     for entry in registry.DATASETS.values():
         assert entry.description and entry.function is None, entry.name  # the source loads
         assert isinstance(entry.source, tuple(sources.SOURCES.values())), entry.name
-        assert callable(registry.import_reference(entry.source.function)), entry.name
+        assert callable(import_reference(entry.source.function)), entry.name
         if isinstance(entry.source, sources.Download):
             assert entry.source.archive and entry.source.extracted, entry.name
         if isinstance(entry.source, sources.Folder):
-            assert callable(registry.import_reference(entry.source.sizes)), entry.name
+            assert callable(import_reference(entry.source.sizes)), entry.name
     with pytest.raises(TypeError, match="archiv"):  # a source's misspelt field fails on import
         registry.dataset_entries({"d": {"source": "download", "function": "m:f", "archiv": "a", "extracted": "e"}})
     modules = list((REPO / "src/ablate").rglob("*.py"))
@@ -288,3 +289,17 @@ def test_a_new_probe_with_settings_needs_only_its_function_and_its_registry_entr
     html = (workdir / "report/report.html").read_text()
     assert 'alt="Probe weight_norm per step for study landscape"' in html
     assert "Weight norm. The norm of all the model&#39;s weights per step" in html
+
+
+@pytest.mark.parametrize("name", list(registry.OPTIMIZERS))
+def test_each_optimizers_state_size_is_what_torch_keeps(name):
+    """registry.yaml's `state` and `momentum_state` (the checkpoint's size estimate) against torch.optim's state
+    after one step, with and without momentum where the optimizer takes one."""
+    entry = registry.OPTIMIZERS[name]
+    for momentum in (0.0, 0.9) if "momentum" in entry.keys else (0.0,):
+        weight = nn.Parameter(torch.ones(7, 3))
+        optimizer = entry.load()([weight], lr=0.1, **({"momentum": momentum} if momentum else {}))
+        weight.grad = torch.ones_like(weight)
+        optimizer.step()
+        kept = [v for v in optimizer.state[weight].values() if isinstance(v, torch.Tensor) and v.shape == weight.shape]
+        assert len(kept) == entry.state_tensors({"name": name, "momentum": momentum}), (name, momentum)

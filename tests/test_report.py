@@ -88,11 +88,11 @@ CURVATURE_STUDY = {
 
 def curvature_study(root: Path, plan) -> dict:
     """Study c's analyses as the workflow's rules make them, and its entry in the report's spec."""
+    from ablate.analysis.curvature_figures import beta_curvature_figure, surface_figure
+    from ablate.analysis.curvature_tables import beta_and_curvature, curvature_summary, surface_summary
     from ablate.analysis.density import density_figure, density_summary, study_densities
     from ablate.analysis.envelopes import probe_envelopes
     from ablate.analysis.figures import envelope_figure, save
-    from ablate.analysis.landscape_figures import beta_curvature_figure, surface_figure
-    from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary, surface_summary
     from ablate.analysis.run_surface import run_surface
     from ablate.report.spec import _curvature
 

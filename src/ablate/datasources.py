@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ablate.errors import ConfigError, DataUnavailable
+from ablate.references import import_reference
 
 SPLITS = ("train", "test")
 
@@ -35,8 +36,6 @@ class Source:
     generated: ClassVar[bool] = False  # made from a seed, not read from files (the report's banner says so)
 
     def loader(self) -> Any:
-        from ablate.registry import import_reference  # at call time: the registry imports this module
-
         return import_reference(self.function)
 
     def identity(self, dataset: Mapping) -> dict:
@@ -115,8 +114,6 @@ class Folder(Source):
             )
 
     def load(self, identity: Mapping, root: str | Path, download: bool) -> Any:
-        from ablate.registry import import_reference  # at call time: the registry imports this module
-
         counts, _ = import_reference(self.sizes)(root)  # counted before decoding: a short folder fails at once
         for split in SPLITS:
             wanted = identity[f"{split}_samples"]

@@ -123,6 +123,7 @@ def _info(args: argparse.Namespace):
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from ablate.status import plan_status, summary
+    from ablate.trajectory import at_length
 
     plan = load_plan(args)
     status = plan_status(plan)  # the states and counts `status` shows
@@ -130,7 +131,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     recipe, columns = (recipe_tsv, RECIPE_TSV) if tsv else (recipe_columns, RECIPE_COLUMNS)
     headers = ("study", "variant", "seed", *columns, "state", "run_dir")
     rows = [
-        {**m.row(), **recipe({**plan.runs[m.run_id].config, "epochs": m.epochs}), "state": status[m.run_id].state}
+        {**m.row(), **recipe(at_length(plan.runs[m.run_id].config, m.epochs)), "state": status[m.run_id].state}
         for m in plan.members
     ]
     (print_tsv if tsv else print_table)(headers, [[r[h] for h in headers] for r in rows])

@@ -7,8 +7,7 @@ by `Entry.load()` only when a run needs it.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,9 @@ from typing import Any
 import yaml
 
 from ablate.datasources import SOURCES, Source
+from ablate.references import import_reference
 
 REGISTRY_PATH = Path(__file__).with_name("registry.yaml")
-
-
-def import_reference(reference: str) -> Any:
-    """The object a "module:attribute" reference names."""
-    module, _, attribute = reference.partition(":")
-    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)
@@ -55,6 +49,22 @@ class Model(Entry):
     footprint: tuple[int, int, int] = (0, 0, 0)
     dropout: float = 0.0
     by_name: bool = False
+
+
+@dataclass(frozen=True)
+class Optimizer(Entry):
+    """An optimizer, and the tensors of a parameter's size it keeps per parameter (without and with momentum)."""
+
+    state: int = -1
+    momentum_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.state < 0:
+            raise ValueError(f"registry.yaml: optimizer {self.name!r} must say how many state tensors it keeps (state)")
+
+    def state_tensors(self, spec: Mapping) -> int:
+        """Per parameter, for the optimizer config `spec`."""
+        return self.state + (self.momentum_state if spec.get("momentum") else 0)
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ DATASETS: dict[str, DatasetEntry] = dataset_entries(_DATA["datasets"])
 LOSSES: dict[str, Entry] = entries(Entry, _DATA["losses"])
 ACTIVATIONS: dict[str, Entry] = entries(Entry, _DATA["activations"])
 INITS: dict[str, Entry] = entries(Entry, _DATA["inits"])
-OPTIMIZERS: dict[str, Entry] = entries(Entry, _DATA["optimizers"])
+OPTIMIZERS: dict[str, Optimizer] = entries(Optimizer, _DATA["optimizers"])
 SCHEDULERS: dict[str, Scheduler] = entries(Scheduler, _DATA["schedulers"])
 PROBES: dict[str, Probe] = entries(Probe, _DATA["probes"])
 KINDS: dict[str, dict[str, Entry]] = {

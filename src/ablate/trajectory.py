@@ -32,6 +32,11 @@ def identity(config: Mapping) -> dict:
     return {k: v for k, v in config.items() if k != "epochs" or reads_length(config)}
 
 
+def at_length(config: Mapping, epochs: int) -> dict:
+    """A trajectory's config trained to, or read at, `epochs`: the length its identity may leave out, put back."""
+    return {**config, "epochs": int(epochs)}
+
+
 class FinalState(NamedTuple):
     """What a finished trajectory's kept state covers: the epochs it was trained to, and whether it diverged
     (then it stopped early and covers every length: it never grows)."""

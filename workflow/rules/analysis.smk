@@ -211,16 +211,11 @@ rule surface:
     threads: config["execution"]["train_threads"]
     params:
         run_dir=lambda wc: rundir.run_dir(wc.run),
-        span=lambda wc: PLAN.studies[wc.study].surface["span"],
-        points=lambda wc: PLAN.studies[wc.study].surface["points"],
-        samples=lambda wc: PLAN.studies[wc.study].surface["samples"],
-        path_points=lambda wc: PLAN.studies[wc.study].surface["path_points"],
-        seed=lambda wc: PLAN.studies[wc.study].surface["seed"],
+        settings=lambda wc: surface_settings(wc.study),
     shell:
         'python "$ABLATE_SCRIPTS/surface.py" --run-dir {params.run_dir} --weights {input.weights} '
-        "--runtime {input.runtime} "
-        "--span {params.span} --points {params.points} --samples {params.samples} --path-points {params.path_points} "
-        "--seed {params.seed} --threads {threads} --grid {output.grid} --path {output.path} > {log} 2>&1"
+        "--runtime {input.runtime} --settings {params.settings} --threads {threads} "
+        "--grid {output.grid} --path {output.path} > {log} 2>&1"
 
 
 rule surface_figure:

@@ -179,6 +179,12 @@ def surface_files(pattern, study):
     return [pattern.format(study=study, run=m.run_id, epochs=m.epochs) for m in members]
 
 
+def surface_settings(study):
+    """The study's `surface` settings as KEY=VALUE words for its script: all the schema has, but `variants` (which
+    picks the members that get one)."""
+    return " ".join(f"{k}={v}" for k, v in PLAN.studies[study].surface.items() if k != "variants")
+
+
 def run_files(run_dir, *names):
     """Files of a run directory as inputs; those too large to be checksummed are `ancient` (rundir.UNCHECKSUMMED)."""
     return [ancient(f"{run_dir}/{n}") if n in rundir.UNCHECKSUMMED else f"{run_dir}/{n}" for n in names]

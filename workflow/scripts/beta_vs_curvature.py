@@ -8,9 +8,9 @@ delegate(__file__)  # in a child of the workflow's fork server, where it runs on
 import argparse
 from pathlib import Path
 
+from ablate.analysis.curvature_figures import beta_curvature_figure
+from ablate.analysis.curvature_tables import beta_and_curvature, curvature_summary
 from ablate.analysis.figures import save
-from ablate.analysis.landscape_figures import beta_curvature_figure
-from ablate.analysis.landscape_tables import beta_and_curvature, curvature_summary
 from ablate.analysis.members import StudyRuns
 from ablate.errors import one_message
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ablate.analysis.curvature_figures import surface_figure
+from ablate.analysis.curvature_tables import surface_summary
 from ablate.analysis.envelopes import group_label
 from ablate.analysis.figures import save
-from ablate.analysis.landscape_figures import surface_figure
-from ablate.analysis.landscape_tables import surface_summary
 from ablate.analysis.members import StudyRuns
 from ablate.analysis.surface import require_finite
 from ablate.errors import one_message

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablate import rundir
+from ablate import rundir, trajectory
 
 
 def hyperparameters(config: Mapping) -> list[tuple[str, str]]:
@@ -43,5 +43,5 @@ def hyperparameters(config: Mapping) -> list[tuple[str, str]]:
 
 def write_hyperparameters(run_config: Path, epochs: int, out: Path) -> None:
     """Table 1 of the member that trains the run of `run_config` (its identity) for `epochs`."""
-    rows = hyperparameters({**rundir.read_json(run_config), "epochs": epochs})
+    rows = hyperparameters(trajectory.at_length(rundir.read_json(run_config), epochs))
     pd.DataFrame(rows, columns=["hyperparameter", "value"]).to_csv(out, index=False)

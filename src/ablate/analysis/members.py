@@ -62,7 +62,7 @@ class StudyRuns:
 
     def config(self, run: str, epochs: int) -> dict:
         """A member's config: its run's, with its `epochs`."""
-        return {**rundir.read_json(self.file(run, rundir.CONFIG)), "epochs": int(epochs)}
+        return trajectory.at_length(rundir.read_json(self.file(run, rundir.CONFIG)), epochs)
 
     def metrics(self, run: str, epochs: int) -> dict:
         """A member's metrics: final and best within its epochs (needs the run's history.csv declared too)."""

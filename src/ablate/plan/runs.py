@@ -39,7 +39,7 @@ class Run:
     @property
     def train_config(self) -> dict:
         """What its train job trains: its identity, to the longest member's epochs."""
-        return {**self.config, "epochs": self.epochs}
+        return trajectory.at_length(self.config, self.epochs)
 
 
 @dataclass(frozen=True)

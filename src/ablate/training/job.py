@@ -1,6 +1,6 @@
-"""A train job as the workflow runs it: the run's config and the runtime settings from their files, one GPU
-slot held for the whole run (where there is a pool of them), one log line per epoch to the log file and the
-terminal, and a one-line reason on the terminal when it fails.
+"""A train job as the workflow runs it: the run's config and the runtime settings from their files, its GPU
+slots held for the whole run (where there is a pool of them: ablate.execution.pool), one log line per epoch to
+the log file and the terminal, and a one-line reason on the terminal when it fails.
 
 Out of GPU memory beside other jobs (the run's memory estimate was low): the job releases its slots, claims
 every slot of its GPU (its CUDA context lives there) and resumes from its last checkpoint, in the same
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ablate import rundir
+from ablate import rundir, trajectory
 from ablate.errors import ONE_MESSAGE
 from ablate.execution.claims import Claim, pinned
 from ablate.execution.memory import train_memory_mb
@@ -65,7 +65,9 @@ def train_job(
     pool = GpuPool.from_json(pool_json) if on_gpu else None
     if length is not None and not isinstance(length, Mapping):
         length = rundir.read_json(length)
-    config = {**rundir.read_json(run_config), **({"epochs": length["epochs"]} if length else {})}
+    config = rundir.read_json(run_config)
+    if length:
+        config = trajectory.at_length(config, length["epochs"])
     if "epochs" not in config:
         raise ValueError(f"{run_config} holds no epochs (they are not part of its identity): give the run's length")
     eval_batch_size = settings.get("eval_batch_size", 1000)

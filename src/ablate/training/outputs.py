@@ -1,5 +1,6 @@
-"""What a finished run leaves in its directory: history.csv, steps.csv, density.csv, model.pt and metrics.json
-(last: the run is done once it exists), plus the history rows they are made of and the log line of each epoch."""
+"""What a finished run leaves in its directory: config.json, history.csv, steps.csv, density.csv, model.pt and
+metrics.json (last: the run is done once it exists; the files: ablate.rundir), plus the history rows they are
+made of and the log line of each epoch."""
 
 from __future__ import annotations
 

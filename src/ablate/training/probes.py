@@ -9,7 +9,8 @@ the same trajectory as one without. Probe runs are true fp32 (see ablate.plan): 
 
 A probe is a function, (recorder, loss, loss_at, settings) -> {column: value}, and its entry in
 ablate/registry.yaml (its steps.csv columns, its settings with their schema and defaults, how often it runs, its
-figure's title and axis, its caption in the report); nothing else names it.
+figure's title and axis, its caption in the report); adding one needs nothing else (tests/test_registry.py adds a
+toy probe so), though section 2.6's analyses read the curvature probe's columns by name.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ablate import rundir
+from ablate import registry, rundir
 from ablate.errors import NotEnoughSpace
 from ablate.training import probes
 
@@ -28,14 +28,6 @@ BYTES_PER_CSV_VALUE = 20  # a float as csv writes it (up to 17 digits, a sign, a
 BYTES_PER_PICKLED_VALUE = 12  # a float in the checkpoint's pickled probe rows (9) and its memoized key
 BYTES_PER_EVENT = 100  # one scalar in a TensorBoard event file (measured: ~60 with its tag; README)
 SLACK = 1 << 20  # history.csv, metrics.json, progress.json, config.json
-
-
-def optimizer_state_tensors(spec: Mapping) -> int:
-    """The tensors of a parameter's size the optimizer `spec` keeps per parameter (torch.optim's state)."""
-    momentum = 1 if spec.get("momentum") else 0  # momentum_buffer
-    # sgd: momentum_buffer; rmsprop: square_avg; adagrad: sum; adam: exp_avg, exp_avg_sq; adadelta: square_avg,
-    # acc_delta. A name not listed: 2, as Adam.
-    return {"sgd": momentum, "rmsprop": 1 + momentum, "adagrad": 1}.get(spec["name"], 2)
 
 
 def estimate(config: Mapping, model: nn.Module, steps: int, event_dirs: int, member_weights: int = 1) -> dict[str, int]:
@@ -47,7 +39,7 @@ def estimate(config: Mapping, model: nn.Module, steps: int, event_dirs: int, mem
     probe_columns = len(probes.columns(config["probes"])) if config["probes"] else 0
     rows = steps if probe_columns else 0
     values = rows * probe_columns
-    state = params * optimizer_state_tensors(config["optimizer"])
+    state = params * registry.OPTIMIZERS[config["optimizer"]["name"]].state_tensors(config["optimizer"])
     return {
         rundir.CHECKPOINT: 2 * (weights + state + values * BYTES_PER_PICKLED_VALUE),
         "weights": member_weights * weights,

@@ -153,7 +153,7 @@ class Trainer:
         self.history, self.loop.step, self.wall_seconds = progress
         done, epochs = len(self.history), self.config["epochs"]
         if done > epochs:  # trained further before (its members asked for more then): it keeps those epochs
-            self.config = self.checkpoint.config = {**self.config, "epochs": done}
+            self.config = self.checkpoint.config = trajectory.at_length(self.config, done)
         if done >= epochs:
             self.log(f"nothing to train: {self.checkpoint.path} is after epoch {done}")
         elif final is not None:

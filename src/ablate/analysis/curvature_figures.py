@@ -42,7 +42,7 @@ def _short(variant: str, group: str) -> str:
 
 def beta_curvature_figure(table: pd.DataFrame, title: str = "") -> Figure:
     """One panel per group (model): per run, λ_max and effective β against the step, each at the steps it was
-    recorded at, on one logarithmic axis shared by the panels (ablate.analysis.landscape_tables.beta_and_curvature);
+    recorded at, on one logarithmic axis shared by the panels (ablate.analysis.curvature_tables.beta_and_curvature);
     a black cross over each λ_max whose probe did not converge."""
     groups = list(dict.fromkeys(table["group"])) or [""]
     curves = list(
