@@ -60,7 +60,7 @@ def test_report_holds_every_study_and_tables_1_to_3(smoke):
     assert "Figure 13. Loss landscape." in html and "Figure 15. beta-smoothness." in html
     assert html.count("Figure 13.") == 1  # the santurkar study's probe figures are not the original's
     assert " ± " in html  # the dropout study's two seeds: mean ± sd (n) cells
-    assert 'id="interpret-interpretation"' in html and "[1×1, 8 / 3×3, 8 / 1×1, 32] × 3" in html  # an eighth of the width
+    assert 'id="interpret-interpretation"' in html and "[1×1, 8 / 3×3, 8 / 1×1, 32] × 3" in html  # width 1/8
     assert "Table 1" in html and "Table 2." in html and "Table 3." in html
     assert "Published vs reproduced" in html and "Provenance" in html
     # the banner of a config that is not the study, and the original's numbers in place: in every study
