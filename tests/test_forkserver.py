@@ -231,7 +231,7 @@ def test_a_train_job_in_the_server_gives_the_same_run(tmp_path):
     """The train rule's script on a small run, alone and in a child of a server of the real entry scripts: the same
     log and metrics (but their times), history (but its timings) and weights, byte for byte; the server forks with
     one thread."""
-    config = run_config(epochs=2, augment=True, dropout=0.3, model="resnet18")
+    config = run_config(epochs=2, augment=True, dropout=0.3, model="resnet18", width=0.125)
     (tmp_path / "run.json").write_text(canonical_json(config))
     server = running(forkserver.start(REPO / "workflow/scripts"))
     try:

@@ -181,8 +181,9 @@ def surface_files(pattern, study):
 
 def surface_settings(study):
     """The study's `surface` settings as KEY=VALUE words for its script: all the schema has, but `variants` (which
-    picks the members that get one)."""
-    return " ".join(f"{k}={v}" for k, v in PLAN.studies[study].surface.items() if k != "variants")
+    picks the members that get one); sorted, as the words are a param: an order alone must rerun nothing."""
+    settings = PLAN.studies[study].surface
+    return " ".join(f"{k}={settings[k]}" for k in sorted(settings) if k != "variants")
 
 
 def run_files(run_dir, *names):
