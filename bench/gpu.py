@@ -36,7 +36,6 @@ sys.path[:0] = [str(REPO / "src"), str(REPO / "bench")]
 import torch  # noqa: E402
 from throughput import PILImages, ours, run_config, seed_loop  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
-from torchvision import transforms  # noqa: E402
 
 from ablate.execution.machine import cpu_name  # noqa: E402
 from ablate.execution.pool import GpuPool, GpuPoolError, detect_pool  # noqa: E402
@@ -103,6 +102,8 @@ def original_rate(config: dict, trainer: Trainer, sizes: Sizes, device: str) -> 
     # the original ran with PyTorch's default settings; every Trainer sets process-wide ones of its own
     torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = False, True
     torch.set_float32_matmul_precision("highest")
+    from torchvision import transforms  # here only: the concurrent workers start without it (~3 s each)
+
     norm = config["normalize"]
     augment = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if config["augment"] else []
     transform = transforms.Compose([*augment, transforms.ToTensor(), transforms.Normalize(norm["mean"], norm["std"])])

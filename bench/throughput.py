@@ -20,9 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
-from torchvision import transforms
 
 from ablate.plan.config import validated
 from ablate.plan.runs import make_plan
@@ -43,6 +41,8 @@ class PILImages(torch.utils.data.Dataset):
         return len(self.targets)
 
     def __getitem__(self, index: int):
+        from PIL import Image  # the seed-style loop's only: bench/gpu.py's workers never load PIL or torchvision
+
         return self.transform(Image.fromarray(self.data[index])), self.targets[index]
 
 
@@ -103,6 +103,8 @@ def alternate(
     trainers: dict[str, Trainer], model_name: str, batch_size: int, steps: int, repeats: int, workers: int
 ) -> tuple[float, float, float]:
     """Median images/s of the seed-style loop, ours in fp32 and ours with bf16 autocast, timed in turns."""
+    from torchvision import transforms  # the seed-style loop's only
+
     count = batch_size * steps
     dataset = trainers["fp32"].dataset.train
     transform = transforms.Compose(
