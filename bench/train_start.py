@@ -14,7 +14,8 @@ beside `python -c "import torch"` (the least any train job pays). The epochs' ti
 epoch_seconds; the fixed cost is the rest: the interpreter, the imports, building the data and the model, the
 checkpoints, the outputs and the exit. With --fork-server each repeat runs the job twice, alone and in a child of a
 fork server of this checkout's entry scripts (ablate.execution.forkserver, as the workflow starts it), one after
-the other, so that both see the same load. The job runs the `ablate` that PYTHONPATH (or the installed package)
+the other, so that both see the same load; the server first runs the job once, untimed, as a workflow's first
+train job makes it import what the script imports. The job runs the `ablate` that PYTHONPATH (or the installed package)
 gives. Prints numbers; asserts nothing.
 """
 
@@ -82,10 +83,7 @@ def main() -> None:
 
     modes = {"alone": {k: v for k, v in os.environ.items() if k != forkserver.ENV}}
     if args.fork_server:
-        server = forkserver.start(Path(args.script).parent)
-        while not os.path.exists(server.socket):  # it has imported what the scripts import
-            assert server.process.poll() is None, "the fork server ended"
-            time.sleep(0.05)
+        forkserver.start(Path(args.script).parent)
         modes["fork server"] = dict(os.environ)
     imports = []
     walls, epochs, fixed = ({mode: [] for mode in modes} for _ in range(3))
@@ -100,15 +98,20 @@ def main() -> None:
         write_json(folder / "run.json", config)
         write_json(folder / "runtime.json", runtime)
         write_json(folder / "length.json", {"epochs": config["epochs"], "weights_at": [config["epochs"]]})
+
+        def command(run_dir: Path, log: Path) -> list[str]:
+            job = [sys.executable, args.script, "--run-config", str(folder / "run.json")]
+            job += ["--length", str(folder / "length.json"), "--run-dir", str(run_dir)]
+            return [*job, "--runtime", str(folder / "runtime.json"), "--threads", "1", "--log", str(log)]
+
+        if args.fork_server:  # untimed: the server imports what the script imports at its first job, as a workflow's
+            wall(command(folder / "warm-up" / name, folder / "warm-up.log"), modes["fork server"])
         for repeat in range(args.repeats):
             imports.append(wall([sys.executable, "-c", "import torch"]))
             print(f"  repeat {repeat + 1}: import torch {imports[-1]:.2f} s", end="")
             for mode, env in modes.items():
                 run_dir = folder / f"{repeat}-{mode}" / name
-                job = [sys.executable, args.script, "--run-config", str(folder / "run.json")]
-                job += ["--length", str(folder / "length.json"), "--run-dir", str(run_dir)]
-                job += ["--runtime", str(folder / "runtime.json"), "--threads", "1"]
-                walls[mode].append(wall([*job, "--log", str(folder / f"{repeat}-{mode}.log")], env))
+                walls[mode].append(wall(command(run_dir, folder / f"{repeat}-{mode}.log"), env))
                 epochs[mode].append(epoch_seconds(run_dir))
                 fixed[mode].append(walls[mode][-1] - epochs[mode][-1])
                 print(f"; {mode}: train job {walls[mode][-1]:.2f} s, epochs {epochs[mode][-1]:.2f} s, ", end="")

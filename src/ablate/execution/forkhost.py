@@ -59,8 +59,9 @@ def load_for(script: Path) -> None:
     try:
         for name in script_imports(script):
             _try_import(name)
-        for name in [late for first, late in LATE_IMPORTS.items() if first in sys.modules]:
-            _try_import(name)
+        for first, late in LATE_IMPORTS.items():  # in order: the trainer brings torch, which brings torch._dynamo
+            if first in sys.modules:
+                _try_import(late)
     finally:
         gc.freeze()
         gc.enable()
