@@ -1,5 +1,5 @@
-"""Comments that tell the truth: every `ablate.…` name and every README section that a comment, docstring, rule
-file or config names exists."""
+"""Comments that tell the truth: every `ablate.…` name, every path and every section of the README or a page of
+docs/ that a comment, docstring, rule file, config or page names exists."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 from conftest import REPO
 
 # where people read about the code: the library, the rules and scripts, the configs, the benchmarks, the tests
-SEARCHED = ("src", "workflow", "config", "bench", "tests", "Snakefile", "README.md", ".ci", "pyproject.toml")
+SEARCHED = ("src", "workflow", "config", "bench", "tests", "Snakefile", "README.md", "docs", ".ci", "pyproject.toml")
 SUFFIXES = {".py", ".smk", ".yaml", ".yml", ".j2", ".md", ".rst", ".toml", ""}
 DOTTED = re.compile(r"(?<![\w./-])ablate(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
-SECTION = re.compile(r"README(?:\.md)?, \"?([A-Z][^\"),]*)\"?[),]")
+SECTION = re.compile(r"(README|docs/[\w-]+)(?:\.md)?\)?, \"?([A-Z][^\"),]*)\"?[),.]")
 # files the text names as what a command will write: bench/gpu.py's tables, once a GPU has run it
 TO_BE_WRITTEN = {"bench/RESULTS.md"}
-PATH = re.compile(r"(?<![\w./-])((?:src/ablate|workflow|config|bench|tests)/[\w./-]*\w)")
+PATH = re.compile(r"(?<![\w./-])((?:src/ablate|workflow|config|bench|tests|docs)/[\w./-]*\w)")
 
 
 def texts() -> list[tuple[str, str]]:
@@ -66,8 +66,13 @@ def test_every_path_in_the_text_exists():
     assert not missing, missing
 
 
-def test_every_cited_readme_section_exists():
-    headings = {line.lstrip("#").strip() for line in (REPO / "README.md").read_text().splitlines() if line[:1] == "#"}
-    cited = {(where, match.strip()) for where, text in texts() for match in SECTION.findall(text)}
-    missing = sorted((m, w) for w, m in cited if m not in headings)
+def headings(page: str) -> set[str]:
+    path = REPO / ("README.md" if page == "README" else f"{page}.md")
+    lines = path.read_text().splitlines() if path.exists() else []
+    return {line.lstrip("#").strip() for line in lines if line[:1] == "#"}
+
+
+def test_every_cited_section_exists():
+    cited = {(where, page, section.strip()) for where, text in texts() for page, section in SECTION.findall(text)}
+    missing = sorted((f"{page}: {section}", where) for where, page, section in cited if section not in headings(page))
     assert not missing, missing

@@ -198,6 +198,20 @@ def test_a_later_config_file_removes_a_variant_with_null(tmp_path):
     assert list(spelled["studies"]["s"]["variants"]) == ["a"]
 
 
+def test_the_readmes_example_config_does_what_its_comments_say(tmp_path):
+    """README, "How to change a study": the example file merged over the full study."""
+    import re
+
+    example = re.search(r"```yaml\n(# my\.yaml.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    (tmp_path / "my.yaml").write_text(example)
+    config = validated(read_config_files([REPO / "config/config.yaml", tmp_path / "my.yaml"]), check_paths=False)
+    plan = make_plan(config)
+    assert "landscape" not in plan.studies
+    assert plan.studies["batch_size"].variants == ["bs4", "bs128", "bs128-lr0.005", "bs256-lr0.005", "bs64"]
+    assert sorted({member.seed for member in plan.studies["dropout"].members}) == [0, 1, 2, 3, 4]
+    assert config["execution"]["device"] == "cuda" and config["execution"]["jobs_per_gpu"] == 2
+
+
 @pytest.mark.parametrize("value", [3, "big", [256]])
 def test_a_variant_that_is_not_a_mapping_names_both_options(value):
     with pytest.raises(ConfigError) as raised:

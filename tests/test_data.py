@@ -77,6 +77,26 @@ def test_cifar10_archive_is_verified_extracted_and_decoded(cifar_archive, tmp_pa
     assert manifest["available"] == {"train": 100, "test": 20} and manifest["used"] == {"train": 50, "test": 20}
 
 
+def test_the_docs_recipe_makes_an_image_folder_of_the_archives_pixels(cifar_archive, tmp_path, monkeypatch):
+    """docs/data.md's block that writes CIFAR-10's archive as a folder of PNGs, run as a user would (from the
+    working directory, the archive in resources/data): image_folder reads back every pixel and label."""
+    root, _ = cifar_archive
+    block = re.search(r"```python\n(.*?)```", (REPO / "docs" / "data.md").read_text(), re.S).group(1)
+    work = tmp_path / "work"
+    (work / "resources").mkdir(parents=True)
+    shutil.copytree(root, work / "resources" / "data")
+    monkeypatch.chdir(work)
+    exec(compile(block, "docs/data.md", "exec"), {})
+    folder = datasets.image_folder(work / "cifar-png")
+    archive = datasets.cifar10(work / "resources" / "data", download=False)
+    assert folder.classes == archive.classes == datasets.CIFAR10_CLASSES
+    for split in ("train", "test"):
+        ours, theirs = getattr(folder, split), getattr(archive, split)
+        by_class = np.argsort(theirs.labels.numpy(), kind="stable")  # ImageFolder: class folders, then file names
+        assert torch.equal(ours.labels, theirs.labels[by_class])
+        assert torch.equal(ours.images, theirs.images[by_class])
+
+
 @pytest.mark.slow
 def test_a_run_trains_on_cifar10_format_files(cifar_archive, tmp_path):
     from ablate.training.trainer import Runtime, train_run
