@@ -55,7 +55,7 @@ MEASURED_WITH_PROBES = {("vgg_a", 128): 5.6, ("vgg_a_bn", 128): 8.3}
 # bench/probe_cost.py on this project's 2-core CPU machine (one thread, batch 128, true fp32; 2026-12-03, commit
 # 91d5842, a machine shared with other jobs, so only the ratios between them count), seconds: a probe-off training
 # step, the curvature probe's set-up (a forward pass and the gradient with create_graph), one Hessian-vector
-# product, one eval-mode forward pass over 1,000 images (a surface point on `samples` images)
+# product, one eval-mode forward pass over 1,000 images (a surface point on `images` images)
 CPU_MEASURED = {
     "vgg_a": {"step": 18.45, "setup": 20.90, "hvp": 38.20, "forward_1000": 34.89},
     "vgg_a_bn": {"step": 19.26, "setup": 20.67, "hvp": 52.03, "forward_1000": 33.71},
@@ -85,10 +85,10 @@ def density_ratio(config: dict, epochs: int) -> float:
 
 def surface_steps(config: dict, surface: dict) -> float:
     """A run's surface and path in probe-off training steps (CPU ratio): points² + path_points forward passes
-    over `samples` images."""
+    over `images` images (the surface's settings)."""
     cpu = CPU_MEASURED[config["model"]]
     passes = surface["points"] ** 2 + surface["path_points"] + 2  # the path adds t = 0 and t = 1
-    return passes * cpu["forward_1000"] * surface["samples"] / 1000 / cpu["step"]
+    return passes * cpu["forward_1000"] * surface["images"] / 1000 / cpu["step"]
 
 
 def section_26_minutes(plan) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:

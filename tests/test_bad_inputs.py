@@ -32,6 +32,26 @@ def test_an_even_surface_grid_names_the_file_key_and_fix(tmp_path):
     assert validated(read_config_files(files), check_paths=False, files=files)["studies"]["santurkar"]["surface"]
 
 
+def test_the_surfaces_old_samples_key_names_the_new_one(tmp_path):
+    # `samples` counts Hutchinson vectors in the curvature settings; the surface's count of images is `images`
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("studies:\n  santurkar:\n    surface: {samples: 64}\n")
+    files = [DEFAULT, overlay]
+    with pytest.raises(ConfigError) as raised:
+        validated(read_config_files(files), check_paths=False, files=files)
+    assert str(raised.value) == (
+        f"{overlay}: config error at studies.santurkar.surface.samples: 'samples' was renamed 'images': "
+        "write `images: 64`"
+    )
+    overlay.write_text("studies:\n  santurkar:\n    surface: {samples: 64, images: 64}\n")
+    with pytest.raises(ConfigError, match=r"surface.samples: 'samples' was renamed 'images': delete `samples`"):
+        validated(read_config_files(files), check_paths=False, files=files)
+    overlay.write_text("studies:\n  santurkar:\n    surface: {images: 64}\n")
+    assert validated(read_config_files(files), check_paths=False, files=files)["studies"]["santurkar"]["surface"] == {
+        "images": 64
+    }
+
+
 def test_a_schema_error_names_the_last_file_that_sets_the_key(tmp_path):
     first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
     first.write_text("execution: {eval_batch_size: 0}\n")

@@ -306,6 +306,11 @@ def test_snakemake_plans_the_batch_size_variants_but_the_one_an_extra_configfile
         ({"defaults": {"loss": "cross_entopy"}}, "defaults.loss", "did you mean 'cross_entropy'?"),
         ({"defaults": {"optimizer": {"lr": "fast"}}}, "defaults.optimizer.lr", "write a number such as 0.001"),
         ({"defaults": {"xyzzy": 1}}, "defaults.xyzzy", "unknown key 'xyzzy'. Rename or remove it; the keys allowed"),
+        (
+            {"studies": {"s": {"variants": {"a": {}}, "surface": {"samples": 64}}}},
+            "studies.s.surface.samples",
+            "'samples' was renamed 'images': write `images: 64`",
+        ),
     ],
 )
 def test_messages_name_the_key_suggest_a_spelling_and_say_what_to_do(config, key, message):

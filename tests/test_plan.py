@@ -212,7 +212,7 @@ def test_a_studys_surface_is_not_part_of_any_runs_identity():
     config = full_config()
     plan = make_plan(config)
     landscape = plan.studies["landscape"]
-    assert landscape.surface == {"span": 1.0, "points": 11, "samples": 1000, "path_points": 13, "seed": 0,
+    assert landscape.surface == {"span": 1.0, "points": 11, "images": 1000, "path_points": 13, "seed": 0,
                                  "variants": ["vgg_a-lr0.001", "vgg_a_bn-lr0.001"]}  # fmt: skip
     assert landscape.surface_members == tuple(plan.member("landscape", v, 0) for v in landscape.surface["variants"])
     santurkar = plan.studies["santurkar"]

@@ -82,7 +82,7 @@ CURVATURE_STUDY = {
     "probes": ["line_search", "curvature"],
     "probe_every": 4,
     "curvature": {"every": 4, "max_iter": 3, "samples": 2, "density": {"steps": 6}},
-    "surface": {"points": 3, "samples": 32, "path_points": 3},
+    "surface": {"points": 3, "images": 32, "path_points": 3},
 }
 
 
@@ -354,6 +354,7 @@ def test_report_renders_in_headless_chromium_without_network(which, request):
         captions = section.locator("figcaption").all_inner_texts()
         assert [c.split(".")[0] for c in captions] == ["Extra 14", "Extra 15", "Extra 16", "Extra 17"]
         assert "BatchNorm in train mode" in section.inner_text() and "eval mode" in captions[3]
+        assert "On 32 training images" in captions[3]  # the surface's `images`
         assert "2 Rademacher start vectors, 6 Lanczos steps" in captions[2]
         assert section.locator("table.density-summary tr").count() > 1
         quantities = section.locator("table.curvature-summary tr td:nth-child(2)").all_inner_texts()

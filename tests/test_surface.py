@@ -4,6 +4,7 @@ answers: a quadratic "model" whose loss has a closed form, and the filter norms 
 from __future__ import annotations
 
 import copy
+import re
 
 import pandas as pd
 import pytest
@@ -18,6 +19,8 @@ from ablate.analysis.surface import (
     require_finite,
     surface_grid,
 )
+
+from conftest import REPO
 
 
 class QuadraticModel(nn.Module):
@@ -243,6 +246,24 @@ def test_surface_initial_weights_are_the_trainers_bit_for_bit(tmp_path, init):
     assert all(torch.equal(rebuilt[name], expected[name]) for name in expected)
 
 
+def test_surface_settings_read_by_name_are_the_schemas():
+    """run_surface, the report's caption and bench/projected_cost.py read the surface's settings by name: each name
+    is one the schema has (one renamed there but not here fails only when a surface runs, or prints nothing in the
+    report)."""
+    from ablate.plan.schema import schema
+
+    keys = set(schema()["$defs"]["study"]["properties"]["surface"]["properties"])
+    read = {
+        "src/ablate/analysis/run_surface.py": r'settings\["(\w+)"\]',
+        "src/ablate/report/templates/report.html.j2": r"surface_settings\.(\w+)",
+        "bench/projected_cost.py": r'surface\["(\w+)"\]',
+    }
+    for path, pattern in read.items():
+        names = set(re.findall(pattern, (REPO / path).read_text()))
+        assert names and names <= keys, (path, names - keys)
+    assert "images" in keys and "samples" not in keys  # `samples`: the curvature probe's Hutchinson vectors
+
+
 @pytest.mark.slow
 def test_surface_of_a_tiny_trained_run(tmp_path):
     """run_surface on a trained BatchNorm run: the grid's centre is the final model's loss on the sample in eval
@@ -254,7 +275,7 @@ def test_surface_of_a_tiny_trained_run(tmp_path):
 
     config = _run_config(model="vgg_a_bn", width=0.125, epochs=1, init="glorot")
     train_run(config, tmp_path, Runtime(threads=1), lambda _: None)
-    settings = {"span": 0.5, "points": 3, "samples": 40, "path_points": 3, "seed": 0, "variants": None}
+    settings = {"span": 0.5, "points": 3, "images": 40, "path_points": 3, "seed": 0, "variants": None}
     grid, path = run_surface(tmp_path, "unused", settings, batch_size=16)
     assert len(grid) == 9 and list(grid.columns) == ["alpha", "beta", "loss", "accuracy"]
     assert path["t"].tolist() == [-0.25, 0.0, 0.5, 1.0, 1.25]

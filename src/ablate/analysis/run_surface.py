@@ -30,12 +30,12 @@ from ablate.training.trainer import initial_model
 
 
 def training_sample(
-    config: Mapping, data_root: str, samples: int, seed: int, decoded: str | None = None
+    config: Mapping, data_root: str, images: int, seed: int, decoded: str | None = None
 ) -> datasets.Split:
-    """`samples` images of the run's training set, class-stratified, the same for every run of the config; from
+    """`images` images of the run's training set, class-stratified, the same for every run of the config; from
     the data job's arrays in `decoded` where given (ablate.data.datasets.load_dataset)."""
     dataset = datasets.load_dataset(config["dataset"], data_root, decoded=decoded)
-    return dataset.train.sample(samples, torch.Generator().manual_seed(seed))
+    return dataset.train.sample(images, torch.Generator().manual_seed(seed))
 
 
 def evaluator(config: Mapping, split: datasets.Split, batch_size: int):
@@ -69,13 +69,13 @@ def run_surface(
     decoded: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(grid: alpha, beta, loss, accuracy; path: t, loss, accuracy) of the run in `run_dir` with a study's
-    `surface` settings (span, points, samples, path_points, seed; config schema), on the data job's arrays in
+    `surface` settings (span, points, images, path_points, seed; config schema), on the data job's arrays in
     `decoded` where given. The directions are drawn from the setting's seed, so every run of a study gets
     directions of the same draw."""
     model, config = load_run(Path(run_dir), Path(weights) if weights else None)
     final = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     num_classes = last_linear(model).out_features
-    split = training_sample(config, data_root, settings["samples"], settings["seed"], decoded)
+    split = training_sample(config, data_root, settings["images"], settings["seed"], decoded)
     evaluate = evaluator(config, split, batch_size)
     generator = torch.Generator().manual_seed(settings["seed"])
     directions = [filter_normalized_direction(model, generator) for _ in range(2)]

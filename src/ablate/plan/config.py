@@ -43,7 +43,8 @@ def _allowed_keys(node: Mapping) -> list[str]:
 
 
 def _unknown_keys(error: ValidationError) -> tuple[str, str] | None:
-    """(key, message) for an unknown key: its closest known spelling and the keys allowed where it stands."""
+    """(key, message) for an unknown key: the key it was renamed to (the schema's `renamed`), else its closest
+    known spelling and the keys allowed where it stands."""
     if (
         error.validator not in ("additionalProperties", "unevaluatedProperties")
         or error.schema.get(error.validator) is not False
@@ -53,7 +54,16 @@ def _unknown_keys(error: ValidationError) -> tuple[str, str] | None:
     unknown = [k for k in error.instance if k not in allowed]
     if not unknown:
         return None
-    key = str(unknown[0])
+    renamed = error.schema.get("renamed", {})
+    key = str(next((k for k in unknown if k in renamed), unknown[0]))
+    if key in renamed:
+        new = renamed[key]
+        fix = (
+            f"delete `{key}`, as `{new}` is set too"
+            if new in error.instance
+            else f"write `{new}: {error.instance[key]}`"
+        )
+        return key, f"{key!r} was renamed {new!r}: {fix}"
     return key, (
         f"unknown key {key!r}{did_you_mean(key, allowed) or '.'} Rename or remove it; "
         f"the keys allowed here: {', '.join(allowed)}"

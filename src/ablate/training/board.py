@@ -3,10 +3,10 @@
 Where: results/tensorboard/<study>/<variant>/seed<k> (ablate.rundir.TENSORBOARD_DIR), one directory per study
 membership of the run, so that TensorBoard's run list reads as the studies do and `--logdir
 results/tensorboard/<study>` shows one study. A run shared by studies is written under each (in the full
-study, the ResNet-18 trajectory per seed of `loss`, `activation` and `residual`: README, "Runs that grow"). The
-train job knows only its run: the workflow passes each run's directories through results/runtime.json, never
-through the run's config, so the switch changes no run's identity. Each directory's first event is a text
-naming the run and its resolved config.
+study 3 runs: the ResNet-18 trajectory of each seed of `loss` and `activation`, seed 0's also `residual`'s:
+README, "Runs that grow"). The train job knows only its run: the workflow passes each run's directories through
+results/runtime.json, never through the run's config, so the switch changes no run's identity. Each directory's
+first event is a text naming the run and its resolved config.
 
 What: per epoch, the history.csv columns `epoch/<column>` (losses, accuracies, lr, images/s); per step, the
 probe columns of steps.csv `step/<column>`. Both are plotted over the optimizer step (an epoch's values at its
