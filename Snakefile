@@ -26,7 +26,7 @@ envvars:
 
 # Snakemake's own reader of config files names neither the file nor the line of a YAML syntax error; ours
 # does (file:line:column). It can check the workflow's config file only: Snakemake reads the --configfile files
-# before this file runs (README, "The config model: studies expand into runs": how to check one).
+# before this file runs (docs/config.md, "The config model: studies expand into runs": how to check one).
 from ablate.execution import forkserver
 from ablate.plan.config import read_yaml
 

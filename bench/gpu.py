@@ -253,7 +253,7 @@ def throughput_section(measured: dict, sizes: Sizes) -> tuple:
         f"original = DataLoader over PIL images, worker processes: {sizes.workers}, started every epoch; every batch "
         "copied to the device; fp32 with PyTorch's default settings; probe runs: not timed (the original had none)",
         "ours bf16 = the same loop with bf16 autocast (precision: bf16); precision: auto picks bf16 nowhere, as long "
-        "as this column is slower than the run's own precision (README, Performance)",
+        "as this column is slower than the run's own precision (docs/performance.md)",
         f"derived: s/epoch = {TRAIN_IMAGES:,} / ours img/s + {TEST_IMAGES:,} / test img/s",
     ]
     headers = "model|batch|probes|precision|steps|ours img/s|original img/s|ours/original|ours bf16 img/s|test img/s"

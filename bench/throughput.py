@@ -7,7 +7,7 @@ zero_grad / forward / backward / step / loss.item() per batch. Ours is the Train
 the precision policy). Same model, batch size, device, threads and images; the two alternate in one
 process and every figure is the median over the repetitions. Prints numbers; asserts nothing.
 
-    python bench/throughput.py                      # the cases the README quotes
+    python bench/throughput.py                      # the cases docs/performance.md quotes
     python bench/throughput.py --model resnet18 --batch-size 128 --steps 10 --repeats 3
 """
 

@@ -100,7 +100,7 @@ def test_snakemake_stops_on_gpus_without_a_gpu_naming_the_file(workflow_dir, mon
 
 def test_a_missing_configfile_snakemake_cannot_name_and_plan_does(tmp_path, workflow_dir):
     """Snakemake opens --configfile files before the workflow runs (a traceback ending in FileNotFoundError, which
-    the README says); `python -m ablate plan` gives the one message the README points to."""
+    docs/config.md says); `python -m ablate plan` gives the one message it points to."""
     missing = tmp_path / "nope.yaml"
     under_snakemake = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", str(missing), timeout=120)
     assert under_snakemake.returncode != 0

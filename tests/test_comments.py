@@ -76,3 +76,11 @@ def test_every_cited_section_exists():
     cited = {(where, page, section.strip()) for where, text in texts() for page, section in SECTION.findall(text)}
     missing = sorted((f"{page}: {section}", where) for where, page, section in cited if section not in headings(page))
     assert not missing, missing
+
+
+def test_the_readme_is_read_in_minutes_and_links_every_page_of_docs():
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250  # the depth belongs to docs/
+    pages = sorted(path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md"))
+    assert len(pages) >= 3
+    assert [page for page in pages if f"]({page})" not in readme] == []

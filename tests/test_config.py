@@ -268,7 +268,7 @@ def test_python_m_ablate_plan_names_the_file_and_line_of_a_yaml_error(tmp_path):
 @pytest.mark.slow
 def test_snakemake_names_the_file_and_line_of_a_yaml_error_in_the_workflows_config(workflow_dir):
     """Snakemake reads --configfile files itself, before the Snakefile runs, and names neither file nor line
-    (README); the workflow's own config file the Snakefile checks with ablate's reader first."""
+    (docs/config.md); the workflow's own config file the Snakefile checks with ablate's reader first."""
     with (workflow_dir / "config/config.yaml").open("a") as handle:
         handle.write("extra: {a: [1\n")
     result = snakemake(workflow_dir, "-n", "--cores", "1", timeout=120)

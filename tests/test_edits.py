@@ -124,7 +124,7 @@ def test_each_edit_takes_one_call_and_ends_where_a_fresh_workflow_does(tmp_path)
     assert call(workdir) == {"study_runs": 1, "study_summary": 1, "study_curves": 1} | REPORT
     assert planned(workdir) == {}
 
-    # retraining a run that works (README): its train job, its member's weights and all that reads them, one call
+    # retraining a run that works (docs/config.md): its train job, its weights and all that reads them, one call
     [bn_run] = [run for run in plan_of(workdir).runs.values() if run.config["model"] == "vgg_a_bn"]
     retrain = subprocess.run(
         [sys.executable, "-m", "ablate", "retrain", bn_run.dir, "--configfile", EDITS_CONFIG],

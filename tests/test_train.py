@@ -169,7 +169,7 @@ def test_probes_do_not_change_the_trajectory(tmp_path):
 
 
 def test_auto_precision_is_tf32_on_cuda_and_never_bf16():
-    """bf16 autocast was slower than TF32 on an H200 at these sizes (README, "Performance"): auto never picks it."""
+    """bf16 autocast was slower than TF32 on an H200 at these sizes (docs/performance.md): auto never picks it."""
     from ablate.training.device import precision_policy
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")

@@ -1,6 +1,6 @@
 """A fork server: one process per local Snakemake run that imports torch and the library once and runs each job's
 entry script in a child forked from it, so that a job neither starts an interpreter nor imports torch again (~3 s
-of a smoke train job on 2 cores; README, "Performance").
+of a smoke train job on 2 cores; docs/performance.md).
 
 The workflow starts it (`start`) and names its socket in ABLATE_FORK_SERVER; each entry script's first lines call
 `delegate(__file__)`. That client, the job's own `python` process, hands the server its argv, working directory,

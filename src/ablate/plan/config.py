@@ -190,7 +190,7 @@ def read_yaml(path: str | Path) -> dict:
     except DuplicateKey as error:
         raise ConfigError(f"{path}:{error}") from None
     except yaml.YAMLError:
-        try:  # the pure-Python parser's message, whose wording the README and tests use
+        try:  # the pure-Python parser's message, whose wording docs/config.md and tests use
             yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise ConfigError(yaml_problem(path, error)) from None

@@ -4,7 +4,7 @@ Where: results/tensorboard/<study>/<variant>/seed<k> (ablate.rundir.TENSORBOARD_
 membership of the run, so that TensorBoard's run list reads as the studies do and `--logdir
 results/tensorboard/<study>` shows one study. A run shared by studies is written under each (in the full
 study 3 runs: the ResNet-18 trajectory of each seed of `loss` and `activation`, seed 0's also `residual`'s:
-README, "Runs that grow"). The train job knows only its run: the workflow passes each run's directories through
+docs/config.md, "Runs that grow"). The train job knows only its run: the workflow passes each run's directories through
 results/runtime.json, never through the run's config, so the switch changes no run's identity. Each directory's
 first event is a text naming the run and its resolved config.
 

@@ -26,7 +26,7 @@ from ablate.training import probes
 
 BYTES_PER_CSV_VALUE = 20  # a float as csv writes it (up to 17 digits, a sign, an exponent) and its comma
 BYTES_PER_PICKLED_VALUE = 12  # a float in the checkpoint's pickled probe rows (9) and its memoized key
-BYTES_PER_EVENT = 100  # one scalar in a TensorBoard event file (measured: ~60 with its tag; README)
+BYTES_PER_EVENT = 100  # one scalar in a TensorBoard event file (measured: ~60 with its tag; docs/faults.md)
 SLACK = 1 << 20  # history.csv, metrics.json, progress.json, config.json
 
 
