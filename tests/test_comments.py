@@ -73,7 +73,9 @@ def headings(page: str) -> set[str]:
 
 
 def test_every_cited_section_exists():
-    cited = {(where, page, section.strip()) for where, text in texts() for page, section in SECTION.findall(text)}
+    cited = {
+        (where, page, " ".join(section.split())) for where, text in texts() for page, section in SECTION.findall(text)
+    }
     missing = sorted((f"{page}: {section}", where) for where, page, section in cited if section not in headings(page))
     assert not missing, missing
 
