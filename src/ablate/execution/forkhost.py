@@ -105,6 +105,9 @@ def serve(listener: socket.socket, path: str, parent: int, scripts: Path) -> Non
                     _drain(wake_read)
             _reap(children)
     finally:
+        # before the wakeup socket is closed (here or at exit): a SIGCHLD after it would print "Bad file descriptor"
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         listener.close()
         Path(path).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
@@ -160,6 +163,7 @@ def _accept(conn: socket.socket, key: dict, scripts: Path, children: dict[int, s
     pid = os.fork()
     if pid == 0:
         try:
+            signal.set_wakeup_fd(-1)  # before its socket is closed
             for handle in [*own, *children.values()]:
                 handle.close()
             _run(request, fds, conn)
