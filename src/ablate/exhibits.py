@@ -3,7 +3,7 @@ spec, the order of its sections' exhibits, the Snakemake report's captions and e
 file's comments).
 
 No torch, no pandas: the workflow reads this at parse time. A generic figure's function is named as
-"module:attribute" and imported by `Exhibit.load()` only in the job that draws it.
+"module:attribute" and imported only in the job that draws it (workflow/scripts/exhibit.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ablate import rundir
-from ablate.references import import_reference
 from ablate.registry import entries, load_yaml
 
 EXHIBITS_PATH = Path(__file__).with_name("exhibits.yaml")
@@ -29,6 +28,8 @@ GENERIC_FILE = "results/analysis/{study}/exhibit-{exhibit}.png"
 
 @dataclass(frozen=True)
 class Exhibit:
+    """A figure or table of the report (its fields: exhibits.yaml's comments)."""
+
     name: str
     kind: str = ""
     section: str = ""
@@ -88,9 +89,6 @@ class Exhibit:
 
     def report_labels(self) -> dict[str, str]:
         return {"study": "{study}", **self.labels} if self.per_study else dict(self.labels)
-
-    def load(self) -> Any:
-        return import_reference(self.function)
 
 
 def load_exhibits(data: dict[str, dict]) -> dict[str, Exhibit]:
