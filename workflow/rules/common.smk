@@ -182,12 +182,12 @@ def study_files(name, *studies):
 CAPTIONS = write_captions("results/report/captions")
 
 
-def shown(name, file=None):
-    """An exhibit's file (or `file`, where its rule writes the pattern of several) as an output marked for
-    Snakemake's report, with its caption, category and labels from ablate/exhibits.yaml."""
+def shown(name):
+    """An exhibit's file as a rule's output marked for Snakemake's report, with its caption, category and labels
+    from ablate/exhibits.yaml."""
     exhibit = EXHIBITS[name]
     return report(
-        file or exhibit.file,
+        exhibit.file,
         caption=CAPTIONS[name],
         category=exhibit.category,
         subcategory="{study}" if exhibit.per_study else None,
