@@ -32,7 +32,8 @@ from ablate.analysis.members import StudyRuns
 from ablate.plan.config import read_config_files, validated
 from ablate.plan.layout import write_members
 from ablate.plan.runs import make_plan
-from ablate.report.text import TEXT, probe_caption
+from ablate.report.spec import report_spec, shown_items
+from ablate.report.text import probe_caption
 from ablate.training.spectrum import Quadrature
 
 REPO = Path(__file__).resolve().parents[1]
@@ -256,42 +257,29 @@ def numbers(text: str) -> list[str]:
 
 
 def test_figure_numbers_match_the_original_and_extras_are_numbered_apart():
-    plan = make_plan(validated(read_config_files([REPO / "config/config.yaml"])))
-    shown = []  # every numbered figure in the order of the report (studies in the order of their titles)
-    for study in plan.studies.values():
-        assert study.figure, f"study {study.name} has no figure number"
-        shown += numbers(study.figure)
-        for probe in study.probes:
-            if registry.PROBES[probe].section != "study":
-                continue
-            caption = probe_caption(probe, study.figure)
-            assert NUMBER.match(caption), (study.name, probe)
-            shown += numbers(caption.split(".")[0])
-    for study in plan.studies.values():  # section 2.6, after every study: the curvature probe, its panel, surface
-        numbered = TEXT["curvature_section"]["figures"].get(study.figure, {})
-        for probe in study.curvature_probes:
-            shown += numbers(probe_caption(probe, study.figure).split(".")[0])
-        if study.curvature_probes:
-            shown += [numbered["beta_vs_curvature"], numbered["density"]]
-        if study.surface:
-            shown.append(numbered["surface"])
-    original = {f"Figure {n}" for n in (2, 3, 4, 5, 6, 11, 12, 13, 14, 15)}
+    config = validated(read_config_files([REPO / "config/config.yaml"]))
+    spec = report_spec(make_plan(config), config)
+    shown = []  # every numbered figure in the order of the report (ablate/exhibits.yaml's numbers)
+    for item in shown_items(spec):
+        if item["id"] in ("curves", "envelope"):
+            assert item["number"], item  # every study's curves and figures of its probes are numbered
+        if not item["number"].startswith("Table"):
+            shown += numbers(item["number"])
+    original = {f"Figure {n}" for n in (2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15)}
     ours = [n for n in shown if n.startswith("Figure ")]
     assert sorted(ours, key=lambda n: int(n.split()[1])) == ours and set(ours) == original
     extras = [n for n in shown if n.startswith("Extra ")]
     assert extras == [f"Extra {i}" for i in range(1, len(extras) + 1)]  # in order, none twice
     assert len(shown) == len(set(shown))
-    numbered = {figure for probe in registry.PROBES.values() for figure in probe.figures}
-    assert numbered <= {study.figure for study in plan.studies.values()}
-    # the original's Figures 8-10 are shown by the template (1.9); nothing else may reuse them
-    assert not {"Figure 8", "Figure 9", "Figure 10"} & set(shown)
+    tables = [item["number"] for item in shown_items(spec) if item["number"].startswith("Table")]
+    assert tables == ["Table 1", "Table 2", "Table 3"]
 
 
 def test_probe_captions():
-    landscape = probe_caption("step_loss", "Extra 3")
+    landscape = probe_caption("step_loss", "Figure 13")
     assert landscape.startswith("Figure 13. Loss landscape.") and "Original (Figure 13" in landscape
-    assert probe_caption("beta", "Extra 3").startswith("Figure 15. beta-smoothness.")
-    assert probe_caption("line_search", "Extra 3").startswith("Extra 4. After Santurkar")
-    santurkar = probe_caption("step_loss", "Extra 5")
+    assert probe_caption("beta", "Figure 15").startswith("Figure 15. beta-smoothness.")
+    assert probe_caption("line_search", "Extra 4").startswith("Extra 4. After Santurkar")
+    santurkar = probe_caption("step_loss", "Extra 6")
     assert santurkar.startswith("Extra 6. Loss landscape.") and "Figure 1" not in santurkar
-    assert not NUMBER.match(probe_caption("beta", "Extra 99"))  # a study not in the probe's figures: no number
+    assert not NUMBER.match(probe_caption("beta", ""))  # a study the entry does not number: no number

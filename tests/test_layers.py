@@ -15,6 +15,7 @@ STAGES = {
     "ablate": 0,  # ablate/__init__.py: the training-code version
     "ablate.errors": 0,
     "ablate.registry": 0,
+    "ablate.exhibits": 0,  # what the report shows: the plan asks it which model family an exhibit's run must train
     "ablate.rundir": 0,
     "ablate.durations": 0,
     "ablate.datasources": 0,  # the registry's dataset entries hold their source objects

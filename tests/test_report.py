@@ -77,7 +77,6 @@ def smoke_config() -> dict:
 # section 2.6's study: a BatchNorm run with the line search and the curvature probe, and its surface
 CURVATURE_STUDY = {
     "title": "2.5 Curvature",
-    "figure": "Extra 5",
     "variants": {"bn": {"model": "vgg_a_bn", "epochs": 1}},
     "probes": ["line_search", "curvature"],
     "probe_every": 4,
@@ -86,56 +85,52 @@ CURVATURE_STUDY = {
 }
 
 
+def rooted(root: Path, items: list[dict]) -> list[dict]:
+    """Items of the spec (ablate.report.spec.item) with their files under `root`, their folders made."""
+    for shown in items:
+        (root / shown["file"]).parent.mkdir(parents=True, exist_ok=True)
+    return [{**shown, "file": str(root / shown["file"])} for shown in items]
+
+
 def curvature_study(root: Path, plan) -> dict:
-    """Study c's analyses as the workflow's rules make them, and its entry in the report's spec."""
+    """Study santurkar's analyses as the workflow's rules make them, at the paths of its entry in the report's
+    spec (its summary and curves, and its part of section 2.6)."""
     from ablate.analysis.curvature_figures import beta_curvature_figure, surface_figure
     from ablate.analysis.curvature_tables import beta_and_curvature, curvature_summary, surface_summary
     from ablate.analysis.density import density_figure, density_summary, study_densities
     from ablate.analysis.envelopes import probe_envelopes
     from ablate.analysis.figures import envelope_figure, save
     from ablate.analysis.run_surface import run_surface
-    from ablate.report.spec import _curvature
+    from ablate.exhibits import EXHIBITS
+    from ablate.report.spec import _curvature, item
 
-    folder = root / "results/studies/c"
-    rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in plan.studies["c"].members]
+    study = plan.studies["santurkar"]
+    folder = root / "results/studies/santurkar"
+    rows = [{**m.row(), "run_dir": str(root / m.row()["run_dir"])} for m in study.members]
     write_members(rows, folder / "runs.csv")
     runs = StudyRuns.from_csv(folder / "runs.csv")
-    write_study_summary(runs, folder / "summary.csv")
-    study_curves(runs, folder / "curves.png")
-    shown = {
-        key: str(folder / name) if name else None
-        for key, name in (
-            ("beta_vs_curvature", "beta.png"),
-            ("summary", "curvature-summary.csv"),
-            ("density", "density.png"),
-            ("density_summary", "density.csv"),
-            ("surface", "surface.png"),
-            ("surface_summary", "surface.csv"),
-        )
-    }
-    shown = {**_curvature(plan, plan.studies["c"]), **shown}
-    shown["envelopes"] = [{"probe": "curvature", "figure": str(folder / "curv.png"), "table": "curv.csv"}]
-    envelope_figure(probe_envelopes(runs, "curvature"), "curvature", folder / "curv.png")
-    save(beta_curvature_figure(beta_and_curvature(runs)), folder / "beta.png")
-    curvature_summary(runs).to_csv(folder / "curvature-summary.csv", index=False)
-    densities = study_densities(runs)
-    density_summary(densities).to_csv(folder / "density.csv", index=False)
-    save(density_figure(densities), folder / "density.png")
-    run_dir = rows[0]["run_dir"]
-    grid, path = run_surface(run_dir, "unused", plan.studies["c"].surface, batch_size=64)
-    grids, paths, groups = {"bn": grid}, {"bn": path}, {"bn": "vgg_a_bn"}
-    surface_summary(grids, paths, groups).to_csv(folder / "surface.csv", index=False)
-    save(surface_figure(grids, paths, groups), folder / "surface.png")
-    return {
-        "name": "c",
+    curvature = _curvature(plan, study)
+    entry = {
+        "name": "santurkar",
         "title": "2.5 Curvature",
-        "table": "",
-        "figure": "Extra 5",
         "runs": str(folder / "runs.csv"),
-        "summary": str(folder / "summary.csv"),
-        "curves": str(folder / "curves.png"),
-        "curvature": shown,
+        "shown": rooted(root, [item(EXHIBITS[name], "santurkar") for name in ("summary", "curves")]),
+        "curvature": {**curvature, "shown": rooted(root, curvature["shown"])},
     }
+    files = {shown["id"]: Path(shown["file"]) for shown in [*entry["shown"], *entry["curvature"]["shown"]]}
+    write_study_summary(runs, files["summary"])
+    study_curves(runs, files["curves"])
+    envelope_figure(probe_envelopes(runs, "curvature"), "curvature", files["curvature_envelope"])
+    save(beta_curvature_figure(beta_and_curvature(runs)), files["beta_vs_curvature"])
+    curvature_summary(runs).to_csv(files["curvature_summary"], index=False)
+    densities = study_densities(runs)
+    density_summary(densities).to_csv(files["density_summary"], index=False)
+    save(density_figure(densities), files["density"])
+    grid, path = run_surface(rows[0]["run_dir"], "unused", study.surface, batch_size=64)
+    grids, paths, groups = {"bn": grid}, {"bn": path}, {"bn": "vgg_a_bn"}
+    surface_summary(grids, paths, groups).to_csv(files["surface_summary"], index=False)
+    save(surface_figure(grids, paths, groups), files["surface"])
+    return entry
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +139,8 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
     root = tmp_path_factory.mktemp("report")
     config = synthetic_config(epochs=2)
     config["studies"] = {
-        "s": {"title": HOSTILE, "table": "Table 2", "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}},
-        "c": CURVATURE_STUDY,
+        "s": {"title": HOSTILE, "variants": {"a": {}, "b": {"optimizer.lr": 0.01}}},
+        "santurkar": CURVATURE_STUDY,
     }
     config["report"]["title"] = HOSTILE
     config = validated(config)
@@ -167,16 +162,19 @@ def built(tmp_path_factory) -> tuple[Path, dict, dict]:
             {
                 "name": "s",
                 "title": HOSTILE,
-                "table": "Table 2",
-                "figure": "",
                 "runs": str(study / "runs.csv"),
-                "summary": str(study / "summary.csv"),
-                "curves": str(study / "curves.png"),
+                "shown": [
+                    {"id": "summary", "macro": "summary", "number": "Table 2", "file": str(study / "summary.csv")},
+                    {"id": "curves", "macro": "curves", "number": "", "file": str(study / "curves.png")},
+                ],
             },
             curvature,
         ],
         "hyperparameters": {
-            "table": str(root / "hyperparameters.csv"),
+            "id": "hyperparameters",
+            "macro": "hyperparameters",
+            "number": "Table 1",
+            "file": str(root / "hyperparameters.csv"),
             "study": "s",
             "variant": "a",
             "run_dir": str(hyper_dir),

@@ -279,14 +279,22 @@ def test_report_shows_mean_sd_and_the_spread_rule(runs_csv, tmp_path, monkeypatc
             {
                 "name": "s",
                 "title": "1.1 s",
-                "table": "Table 2",
-                "figure": "",
                 "runs": str(runs_csv),
-                "summary": str(study / "summary.csv"),
-                "curves": str(study / "curves.png"),
+                "shown": [
+                    {"id": "summary", "macro": "summary", "number": "Table 2", "file": str(study / "summary.csv")},
+                    {"id": "curves", "macro": "curves", "number": "", "file": str(study / "curves.png")},
+                ],
             }
         ],
-        "hyperparameters": {"table": str(tmp_path / "hyper.csv"), "study": "s", "variant": "a", "run_dir": "r"},
+        "hyperparameters": {
+            "id": "hyperparameters",
+            "macro": "hyperparameters",
+            "number": "Table 1",
+            "file": str(tmp_path / "hyper.csv"),
+            "study": "s",
+            "variant": "a",
+            "run_dir": "r",
+        },
         "published": str(tmp_path / "published.csv"),
         "benchmarks": [],
     }

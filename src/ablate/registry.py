@@ -96,8 +96,6 @@ class Probe(Entry):
     y_label: str = ""
     caption: str = ""
     published: str = ""
-    figures: dict[str, str] = field(default_factory=dict)
-    section: str = "study"  # where the report shows its figure: "study" or "curvature" (section 2.6)
 
     def __post_init__(self) -> None:
         if not self.series:  # one series per column, the column its own band's low and high

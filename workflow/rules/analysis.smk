@@ -1,5 +1,6 @@
-# Per study: the per-variant summary (Tables 2 and 3), the curves, and the BatchNorm analyses; Table 1; the
-# published numbers beside ours. Each script gets the paths its rule declares (--files) and reads no others.
+# Per study: the per-variant summary, the curves, and the BatchNorm analyses; Table 1; the published numbers beside
+# ours. Each script gets the paths its rule declares (--files) and reads no others. What the report shows of each
+# output marked `shown(...)`, and its caption, is its entry in ablate/exhibits.yaml.
 
 
 rule study_summary:
@@ -9,13 +10,7 @@ rule study_summary:
         metrics=lambda wc: study_files(rundir.METRICS, wc.study),
         histories=lambda wc: study_files(rundir.HISTORY, wc.study),  # a member's numbers are of its epochs
     output:
-        report(
-            STUDY_SUMMARY,
-            caption="../report/summary.rst",
-            category="2. Studies",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "summary table"},
-        ),
+        shown("summary"),
     log:
         "results/logs/study_summary/{study}.log",
     benchmark:
@@ -34,13 +29,7 @@ rule study_curves:
         histories=lambda wc: study_files(rundir.HISTORY, wc.study),
         metrics=lambda wc: study_files(rundir.METRICS, wc.study),
     output:
-        report(
-            STUDY_CURVES,
-            caption="../report/curves.rst",
-            category="2. Studies",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "curves"},
-        ),
+        shown("curves"),
     log:
         "results/logs/study_curves/{study}.log",
     benchmark:
@@ -55,6 +44,36 @@ rule study_curves:
         "> {log} 2>&1"
 
 
+# A generic figure of ablate/exhibits.yaml (an entry with a function): its function draws it from a study's runs,
+# reading the run files its entry names.
+rule exhibit:
+    input:
+        runs=STUDY_RUNS,
+        files=exhibit_files,
+    output:
+        report(
+            GENERIC_FILE,
+            caption=CAPTIONS["exhibit"],
+            category="2. Studies",
+            subcategory="{study}",
+            labels={"study": "{study}", "figure": "{exhibit}"},
+        ),
+    log:
+        "results/logs/exhibit/{study}-{exhibit}.log",
+    benchmark:
+        "results/benchmarks/exhibit/{study}-{exhibit}.tsv"
+    wildcard_constraints:
+        exhibit="|".join(e.name for e in generic()) or "(?!)",  # none: the rule makes nothing
+    conda:
+        "../envs/ablate.yaml"
+    params:
+        function=lambda wc: EXHIBITS[wc.exhibit].function,
+        title=lambda wc: PLAN.studies[wc.study].title,
+    shell:
+        'python "$ABLATE_SCRIPTS/exhibit.py" --function {params.function} --runs {input.runs} --files {input.files} '
+        "--title {params.title:q} --out {output} > {log} 2>&1"
+
+
 # The BatchNorm analyses (2.2-2.4): per step, the band of a probe over the runs of each model.
 rule probe_envelope:
     input:
@@ -64,13 +83,7 @@ rule probe_envelope:
         configs=lambda wc: study_files(rundir.CONFIG, wc.study),
     output:
         table=ENVELOPE_TABLE,
-        figure=report(
-            ENVELOPE_FIGURE,
-            caption="../report/envelope.rst",
-            category="3. BatchNorm analyses",
-            subcategory="{study}",
-            labels={"study": "{study}", "probe": "{probe}"},
-        ),
+        figure=shown("envelope"),
     log:
         "results/logs/probe_envelope/{study}-{probe}.log",
     benchmark:
@@ -92,7 +105,7 @@ rule hyperparameters:
     input:
         RUN_CONFIG.format(run=PLAN.ref_member("hyperparameters").run_id),
     output:
-        report(HYPERPARAMETERS, caption="../report/hyperparameters.rst", category="1. Tables"),
+        shown("hyperparameters"),
     log:
         "results/logs/hyperparameters.log",
     benchmark:
@@ -117,7 +130,7 @@ if config["report"]["published"]:
             metrics=study_files(rundir.METRICS, *PUBLISHED_STUDIES),
             histories=study_files(rundir.HISTORY, *PUBLISHED_STUDIES),
         output:
-            report(PUBLISHED, caption="../report/published.rst", category="1. Tables"),
+            shown("published"),
         log:
             "results/logs/published.log",
         benchmark:
@@ -138,14 +151,8 @@ rule beta_vs_curvature:
         configs=lambda wc: study_files(rundir.CONFIG, wc.study),
     output:
         table=BETA_CURVATURE_TABLE,
-        summary=CURVATURE_SUMMARY,
-        figure=report(
-            BETA_CURVATURE_FIGURE,
-            caption="../report/beta_vs_curvature.rst",
-            category="3. BatchNorm analyses",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "beta vs lambda_max"},
-        ),
+        summary=EXHIBITS["curvature_summary"].file,
+        figure=shown("beta_vs_curvature"),
     log:
         "results/logs/beta_vs_curvature/{study}.log",
     benchmark:
@@ -168,14 +175,8 @@ rule hessian_density:
         configs=lambda wc: study_files(rundir.CONFIG, wc.study),
         densities=lambda wc: study_files(rundir.DENSITY, wc.study),
     output:
-        summary=DENSITY_SUMMARY,
-        figure=report(
-            DENSITY_FIGURE,
-            caption="../report/density.rst",
-            category="3. BatchNorm analyses",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "Hessian density"},
-        ),
+        summary=EXHIBITS["density_summary"].file,
+        figure=shown("density"),
     log:
         "results/logs/hessian_density/{study}.log",
     benchmark:
@@ -225,14 +226,8 @@ rule surface_figure:
         grids=lambda wc: surface_files(SURFACE_GRID, wc.study),
         paths=lambda wc: surface_files(SURFACE_PATH, wc.study),
     output:
-        figure=report(
-            SURFACE_FIGURE,
-            caption="../report/surface.rst",
-            category="3. BatchNorm analyses",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "loss surface"},
-        ),
-        summary=SURFACE_SUMMARY,
+        figure=shown("surface"),
+        summary=EXHIBITS["surface_summary"].file,
     log:
         "results/logs/surface_figure/{study}.log",
     benchmark:
@@ -259,7 +254,7 @@ rule findings:
         steps=study_files(rundir.STEPS, *FINDINGS_STUDIES),
         analyses=FINDINGS_ANALYSES,
     output:
-        report(FINDINGS, caption="../report/findings.rst", category="1. Tables"),
+        shown("findings"),
     log:
         "results/logs/findings.log",
     benchmark:

@@ -6,33 +6,14 @@ from functools import partial
 from pathlib import Path
 
 from ablate import rundir
-from ablate.analysis.layout import (
-    ARCHITECTURE,
-    BETA_CURVATURE_FIGURE,
-    BETA_CURVATURE_TABLE,
-    CURVATURE_SUMMARY,
-    DENSITY_FIGURE,
-    DENSITY_SUMMARY,
-    ENVELOPE_FIGURE,
-    ENVELOPE_TABLE,
-    FEATURE_MAPS,
-    FILTERS,
-    FINDINGS,
-    HYPERPARAMETERS,
-    PUBLISHED,
-    STUDY_CURVES,
-    STUDY_SUMMARY,
-    SURFACE_FIGURE,
-    SURFACE_GRID,
-    SURFACE_PATH,
-    SURFACE_SUMMARY,
-)
+from ablate.analysis.layout import BETA_CURVATURE_TABLE, ENVELOPE_TABLE, SURFACE_GRID, SURFACE_PATH
 from ablate.analysis.findings import findings_inputs
 from ablate.analysis.published import compared_studies
 from ablate.data.layout import DATASET_ARRAYS, DATASET_MANIFEST
 from ablate.execution.machine import require_tensorboard, uses_cuda
 from ablate.execution.pool import NoGpu, detect_pool, require_no_gpus
 from ablate.execution.slurm import gpu_shards
+from ablate.exhibits import EXHIBITS, GENERIC_FILE, READS, generic, write_captions
 from ablate.plan.config import naming_files, ordered_like, read_config_files, validated
 from ablate.plan.layout import (
     DATASET_IDENTITY,
@@ -44,7 +25,7 @@ from ablate.plan.layout import (
     write_plan_files,
 )
 from ablate.plan.runs import config_hash, dataset_identity, make_plan
-from ablate.report.spec import REPORT, REPORT_SPEC, report_spec, spec_paths
+from ablate.report.spec import REPORT, REPORT_SPEC, interprets, report_spec, spec_paths
 from ablate.rundir import MEMBER_WEIGHTS, RUNS_DIR, TRAIN_BENCHMARK
 
 # schema validation with defaults (config/schema.yaml); a bad config stops here with one message. Keys in
@@ -195,6 +176,28 @@ def study_files(name, *studies):
     """One file of every run of the studies, e.g. study_files(rundir.HISTORY, "dropout")."""
     runs = dict.fromkeys(run for study in studies for run in PLAN.studies[study].run_ids)
     return [f for run in runs for f in run_files(rundir.run_dir(run), name)]
+
+
+# Snakemake's report captions of the exhibits (ablate/exhibits.yaml), written here where their text changed
+CAPTIONS = write_captions("results/report/captions")
+
+
+def shown(name):
+    """An exhibit's file as a rule's output marked for Snakemake's report, with its caption, category and labels
+    from ablate/exhibits.yaml."""
+    exhibit = EXHIBITS[name]
+    return report(
+        exhibit.file,
+        caption=CAPTIONS[name],
+        category=exhibit.category,
+        subcategory="{study}" if exhibit.per_study else None,
+        labels=exhibit.report_labels() or None,
+    )
+
+
+def exhibit_files(wildcards):
+    """The run files a generic figure reads (its entry's `reads`), of every run of its study."""
+    return [f for read in EXHIBITS[wildcards.exhibit].reads for f in study_files(READS[read], wildcards.study)]
 
 
 # the studies whose numbers config/published.yaml (report.published) compares, where the config plans them

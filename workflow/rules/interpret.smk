@@ -1,7 +1,7 @@
 # Section 1.9, network interpretation, where the config names its two runs (report.filters and
-# report.feature_maps): the ResNets' architecture table (Figure 8, measured by a forward pass), the
+# report.feature_maps): the ResNets' architecture table (measured by a forward pass), the
 # first-layer filters of a trained ResNet, and a test image's feature maps through one stage.
-if PLAN.interprets:
+if interprets(PLAN):
     FILTERS_RUN = PLAN.ref_run_dir("filters")
     FEATURE_MAPS_RUN = PLAN.ref_run_dir("feature_maps")
     FILTERS_WEIGHTS = weights_file(PLAN.ref_member("filters"))
@@ -9,7 +9,7 @@ if PLAN.interprets:
 
     rule architecture:
         output:
-            report(ARCHITECTURE, caption="../report/architecture.rst", category="1. Tables"),
+            shown("architecture"),
         log:
             "results/logs/architecture.log",
         benchmark:
@@ -26,7 +26,7 @@ if PLAN.interprets:
             run_config=ancient(f"{FILTERS_RUN}/{rundir.CONFIG}"),  # its architecture: the same at every length
             weights=ancient(FILTERS_WEIGHTS),  # the same for as long as its name (a link: model.pt's mtime)
         output:
-            report(FILTERS, caption="../report/filters.rst", category="4. Interpretation"),
+            shown("filters"),
         log:
             "results/logs/filters.log",
         benchmark:
@@ -46,7 +46,7 @@ if PLAN.interprets:
             data=ancient(DATASET_FILE),  # the decoded arrays beside it hold its image
             runtime=ancient(RUNTIME_SETTINGS),
         output:
-            report(FEATURE_MAPS, caption="../report/feature_maps.rst", category="4. Interpretation"),
+            shown("feature_maps"),
         log:
             "results/logs/feature_maps.log",
         benchmark:

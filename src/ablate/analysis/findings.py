@@ -147,9 +147,9 @@ def findings_inputs(spec: Mapping) -> tuple[list[str], list[str]]:
     wanted = {claim["study"] for claim in claims()}
     studies = [study for study in spec["studies"] if study["name"] in wanted]
     analyses = [
-        study["curvature"][key]
+        shown["file"]
         for study in studies
-        for key in ("density_summary", "surface_summary")
-        if study["curvature"] and study["curvature"].get(key)
+        for shown in (study["curvature"] or {"shown": []})["shown"]
+        if shown["id"] in ("density_summary", "surface_summary")
     ]
     return [study["name"] for study in studies], analyses

@@ -12,11 +12,12 @@ from typing import Any
 
 from ablate import TRAINING_CODE_VERSION, registry, rundir, trajectory
 from ablate.errors import ConfigError
+from ablate.exhibits import EXHIBITS
 from ablate.plan.config import check, did_you_mean, merge
 from ablate.plan.schema import coerce_numbers, fill_defaults, schema
 from ablate.plan.variants import study_variants
 
-STUDY_KEYS = ("title", "table", "figure", "recipe", "variants", "grid", "seeds", "surface")
+STUDY_KEYS = ("title", "recipe", "variants", "grid", "seeds", "surface")
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,6 @@ class Study:
     name: str
     title: str
     variants: list[str]
-    table: str = ""
-    figure: str = ""
     seeds: tuple[int, ...] = ()  # the study's `seeds`, else the top-level ones
     members: list[Member] = field(default_factory=list)
     probes: tuple[str, ...] = ()  # every probe some run of the study records, in registry order
@@ -77,11 +76,6 @@ class Study:
     @property
     def run_ids(self) -> list[str]:
         return list(dict.fromkeys(m.run_id for m in self.members))
-
-    @property
-    def curvature_probes(self) -> tuple[str, ...]:
-        """Its probes whose figures the report shows in section 2.6 (`section: curvature` in registry.yaml)."""
-        return tuple(p for p in self.probes if registry.PROBES[p].section == "curvature")
 
 
 @dataclass
@@ -104,11 +98,6 @@ class Plan:
                 rundir.TENSORBOARD_DIR.format(study=m.study, variant=m.variant, seed=m.seed)
             )
         return dirs
-
-    @property
-    def interprets(self) -> bool:
-        """Section 1.9 (network interpretation) needs both of its runs; config/config.yaml names them."""
-        return bool(self.report_refs["filters"] and self.report_refs["feature_maps"])
 
     def ref_run_dir(self, key: str) -> str:
         """The run directory report.<key> (hyperparameters, filters, feature_maps) points at: its study's first
@@ -200,8 +189,6 @@ def make_plan(config: Mapping) -> Plan:
             name=name,
             title=study.get("title") or name,
             variants=list(variants),
-            table=study.get("table", ""),
-            figure=study.get("figure", ""),
             seeds=tuple(study.get("seeds") or config["seeds"]),
         )
         for variant, overrides in variants.items():
@@ -254,7 +241,8 @@ def natural_key(text: str) -> list:
 
 
 def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | None]:
-    """The runs the report points at, each checked to be planned (and, for section 1.9, a ResNet)."""
+    """The runs the report's exhibits read (report.<exhibit>), each checked to be planned and to train a model of
+    the family its exhibit needs (ablate/exhibits.yaml)."""
     if not plan.studies:
         return dict.fromkeys(("hyperparameters", "filters", "feature_maps"))
     first = next(iter(plan.studies.values()))
@@ -276,9 +264,11 @@ def _report_refs(config: Mapping, plan: Plan) -> dict[str, tuple[str, str] | Non
                 f"{did_you_mean(ref['variant'], variants) or '.'} Name one of: {', '.join(variants)}"
             )
         model = plan.run_of(ref["study"], ref["variant"], plan.studies[ref["study"]].seeds[0]).config["model"]
-        if key != "hyperparameters" and registry.MODELS[model].family != "resnet":
+        family = EXHIBITS[key].model_family
+        if family and registry.MODELS[model].family != family:
             raise ConfigError(
-                f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a ResNet"
+                f"config error at report.{key}: {ref['study']}/{ref['variant']} trains {model}, not a model of "
+                f"the {family} family ({', '.join(registry.family(family))})"
             )
         refs[key] = (ref["study"], ref["variant"])
     return refs

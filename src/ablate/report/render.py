@@ -1,14 +1,15 @@
 """report/report.html: one self-contained page (figures embedded, no network) with every table and figure.
 
-The page's prose is in templates/report.html.j2; the words code puts together are in text.yaml (text), the
-probes' captions in ablate/registry.yaml; cells formats the tables' cells, provenance says how it was made.
+The page's prose is in templates/report.html.j2, each exhibit's (ablate/exhibits.yaml) in its macro of
+templates/exhibits.html.j2; the words code puts together are in text.yaml (text), the probes' captions in
+ablate/registry.yaml; cells formats the tables' cells, provenance says how it was made.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from ablate import registry, rundir
 from ablate.analysis.findings import MIN_SEEDS
 from ablate.analysis.members import read_members
 from ablate.analysis.published import read_published
+from ablate.exhibits import EXHIBITS
 from ablate.plan.runs import natural_key
 from ablate.report.cells import architecture, fmt, summary_rows
 from ablate.report.provenance import benchmarks, cuda, git_state, run_devices, snakemake_version, workflow_dir
@@ -39,37 +41,40 @@ def _records(path: str | None) -> list[dict]:
     return pd.read_csv(path).to_dict("records") if path else []
 
 
+# what an exhibit's macro reads beside its item, by macro; any other: a figure's image, a table's records
+LOADERS: dict[str, Callable[[Path], dict]] = {
+    "summary": lambda path: dict(zip(("header", "rows"), summary_rows(path), strict=True)),
+    "architecture": lambda path: {"table": architecture(path)},
+    "hyperparameters": lambda path: {"rows": pd.read_csv(path, dtype=str).to_dict("records")},
+}
+
+
+def _loaded(shown: Mapping) -> dict:
+    """An item of the spec (ablate.report.spec.item) with what its macro shows: its image, rows or caption."""
+    path = Path(shown["file"])
+    if shown["macro"] in LOADERS:
+        loaded = LOADERS[shown["macro"]](path)
+    elif EXHIBITS[shown["id"]].kind == "figure":
+        loaded = {"src": _image(path)}
+    else:
+        loaded = {"rows": _records(str(path))}
+    if "probe" in shown:
+        loaded["caption"] = probe_caption(shown["probe"], shown["number"])
+    return {**shown, **loaded}
+
+
 def _curvature_section(studies: list[dict]) -> dict | None:
-    """Section 2.6: for every study whose runs record the curvature probe or that names a surface, its figures
-    (numbered as text.yaml's curvature_section says) and tables; None where no study has any."""
-    numbers = TEXT["curvature_section"]["figures"]
-    parts = []
-    for study in studies:
-        shown = study.get("curvature")
-        if not shown:
-            continue
-        numbered = numbers.get(study.get("figure", ""), {})
-        parts.append(
-            {
-                "name": study["name"],
-                "title": study["title"],
-                "envelopes": [
-                    {**e, "src": _image(Path(e["figure"])), "caption": probe_caption(e["probe"], study["figure"])}
-                    for e in shown["envelopes"]
-                ],
-                "beta_src": _image(Path(shown["beta_vs_curvature"])) if shown["beta_vs_curvature"] else None,
-                "beta_number": numbered.get("beta_vs_curvature"),
-                "summary": _records(shown["summary"]),
-                "density_src": _image(Path(shown["density"])) if shown.get("density") else None,
-                "density_number": numbered.get("density"),
-                "density_summary": _records(shown.get("density_summary")),
-                "surface_src": _image(Path(shown["surface"])) if shown["surface"] else None,
-                "surface_number": numbered.get("surface"),
-                "surface_summary": _records(shown["surface_summary"]),
-                "surface_settings": shown["surface_settings"],
-                "curvature_settings": shown["curvature_settings"],
-            }
-        )
+    """Section 2.6: for every study whose spec has a part of it, its exhibits; None where no study has any."""
+    parts = [
+        {
+            "name": study["name"],
+            "title": study["title"],
+            **study["curvature"],
+            "shown": [_loaded(shown) for shown in study["curvature"]["shown"]],
+        }
+        for study in studies
+        if study.get("curvature")
+    ]
     if not parts:
         return None
     return {"kind": "curvature", "name": "curvature", "title": TEXT["curvature_section"]["title"], "parts": parts}
@@ -87,10 +92,8 @@ def _sections(studies: list[dict], interpret: Mapping | None) -> list[dict]:
                 "kind": "interpret",
                 "name": "interpretation",
                 "title": TEXT["interpretation_title"],
-                "architecture_table": architecture(Path(interpret["architecture"])),
                 **interpret,
-                "filters_src": _image(Path(interpret["filters"])),
-                "feature_maps_src": _image(Path(interpret["feature_maps"])),
+                "shown": [_loaded(shown) for shown in interpret["shown"]],
             }
         )
     return sorted(sections, key=lambda section: natural_key(section["title"]))
@@ -101,28 +104,16 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
     `workflow`: the checkout whose git commit the provenance names (default: workflow_dir())."""
     studies = []
     for study in spec["studies"]:
-        header, rows = summary_rows(Path(study["summary"]))
         members = read_members(Path(study["runs"]))
-        envelopes = [
-            {
-                "probe": e["probe"],
-                "src": _image(Path(e["figure"])),
-                "caption": probe_caption(e["probe"], study.get("figure", "")),
-            }
-            for e in study.get("envelopes", [])
-        ]
         studies.append(
             {
                 **study,
-                "summary_header": header,
-                "summary_rows": rows,
-                "curves_src": _image(Path(study["curves"])),
-                "envelope_figures": envelopes,
+                "shown": [_loaded(shown) for shown in study["shown"]],
                 "members": members.to_dict("records"),
                 "seeds": sorted(int(seed) for seed in members["seed"].unique()),
             }
         )
-    hyper = pd.read_csv(spec["hyperparameters"]["table"], dtype=str).to_dict("records")
+    hyper = _loaded(spec["hyperparameters"])
     comparison = read_published(Path(spec["published"])) if spec.get("published") else []
     departures = list(spec.get("departures_from_study") or [])
     if departures:
@@ -144,8 +135,8 @@ def render_report(spec: Mapping, out: Path, workflow: Path | None = None) -> Non
         title=spec["title"],
         studies=studies,
         sections=_sections(studies, spec.get("interpret")),
-        hyper=hyper,
-        hyper_ref=spec["hyperparameters"],
+        tables=[hyper],  # the tables section (ablate/exhibits.yaml): Table 1
+        hyper_ref=hyper,
         comparison=comparison,
         findings=findings,
         min_seeds=MIN_SEEDS,

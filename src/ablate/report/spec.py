@@ -1,38 +1,23 @@
-"""What the report shows, by path: its spec (results/report/spec.json), built from the plan's facts at parse
-time and written by the rule report_spec (workflow/rules/report.smk). The report rule's inputs are the paths of
-the spec (`spec_paths`), so no path is spelled twice. Torch- and pandas-free: the workflow reads it at parse
-time.
+"""What the report shows, by path: its spec (results/report/spec.json), built at parse time from the plan's facts
+and the exhibits each section shows (ablate/exhibits.yaml: which, in what order, numbered how), and written by the
+rule report_spec (workflow/rules/report.smk). The report rule's inputs are the paths of the spec (`spec_paths`),
+so no path is spelled twice. Torch- and pandas-free: the workflow reads it at parse time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ablate import registry, rundir
-from ablate.analysis.layout import (
-    ARCHITECTURE,
-    BETA_CURVATURE_FIGURE,
-    CURVATURE_SUMMARY,
-    DENSITY_FIGURE,
-    DENSITY_SUMMARY,
-    ENVELOPE_FIGURE,
-    ENVELOPE_TABLE,
-    FEATURE_MAPS,
-    FILTERS,
-    FINDINGS,
-    HYPERPARAMETERS,
-    PUBLISHED,
-    STUDY_CURVES,
-    STUDY_SUMMARY,
-    SURFACE_FIGURE,
-    SURFACE_SUMMARY,
-)
+from ablate import exhibits, registry, rundir
+from ablate.analysis.layout import ENVELOPE_TABLE
+from ablate.exhibits import EXHIBITS, Exhibit, in_section, probe_exhibit
 from ablate.plan.layout import STUDY_RUNS
-from ablate.plan.runs import Plan, Study, config_hash
+from ablate.plan.runs import Plan, Study, config_hash, natural_key
 from ablate.plan.schema import coerce_numbers, schema
 from ablate.report.scope import departures_from_study
+from ablate.report.text import TEXT
 
 REPORT_SPEC = "results/report/spec.json"
 REPORT = "report/report.html"
@@ -47,8 +32,6 @@ def plan_hash(plan: Plan, config: Mapping) -> str:
             {
                 "name": s.name,
                 "title": s.title,
-                "table": s.table,
-                "figure": s.figure,
                 "members": [[m.variant, m.seed, m.run_id, m.epochs] for m in s.members],
                 "surface": s.surface,
             }
@@ -60,38 +43,66 @@ def plan_hash(plan: Plan, config: Mapping) -> str:
     return config_hash(resolved)
 
 
-def _envelope(study: Study, probe: str) -> dict[str, str]:
-    return {
-        "probe": probe,
-        "figure": ENVELOPE_FIGURE.format(study=study.name, probe=probe),
-        "table": ENVELOPE_TABLE.format(study=study.name, probe=probe),
-    }
+def curvature_probes(study: Study) -> list[str]:
+    """Its probes whose figures the report shows in section 2.6 (a curvature-section entry of exhibits.yaml)."""
+    return [p for p in study.probes if (shown := probe_exhibit(p)) is not None and shown.section == "curvature"]
+
+
+def _takes_density(plan: Plan, study: Study) -> bool:
+    return any(plan.runs[run].config.get("curvature", {}).get("density", {}).get("vectors") for run in study.run_ids)
+
+
+# which studies have an exhibit (its `when` in exhibits.yaml)
+WHEN: dict[str, Callable[[Plan, Study], bool]] = {
+    "always": lambda plan, study: True,
+    "curvature": lambda plan, study: bool(curvature_probes(study)),
+    "density": _takes_density,
+    "surface": lambda plan, study: bool(study.surface),
+}
+
+
+def item(exhibit: Exhibit, study: str = "", probe: str = "") -> dict[str, str]:
+    """One exhibit as the spec shows it: which (its macro), its number and its file."""
+    shown = {"id": exhibit.name, "macro": exhibit.macro, "number": exhibit.number_in(study, probe)}
+    shown["file"] = exhibit.path(study, probe)
+    if exhibit.function:  # the generic figure's caption is its entry's
+        shown["caption"] = exhibit.caption
+    if probe:
+        shown.update(probe=probe, table=ENVELOPE_TABLE.format(study=study, probe=probe))
+    return shown
+
+
+def study_items(plan: Plan, study: Study, section: str) -> list[dict[str, str]]:
+    """A study's exhibits in a section (study or curvature), in the order of exhibits.yaml."""
+    items = []
+    for exhibit in in_section(section):
+        if exhibit.per_probe:
+            items += [item(exhibit, study.name, p) for p in exhibits.shown_probes(exhibit, study.probes)]
+        elif WHEN[exhibit.when](plan, study):
+            items.append(item(exhibit, study.name))
+    return items
 
 
 def _curvature(plan: Plan, study: Study) -> dict[str, Any] | None:
-    """What section 2.6 shows of a study: its curvature probes' envelopes, the beta-vs-lambda_max panel and the
-    summary where its runs record one, the Hessian's density where its runs take one, its surface where it names
-    one; None: nothing."""
-    probes = study.curvature_probes
-    if not probes and not study.surface:
+    """What section 2.6 shows of a study, and the settings its captions name; None: nothing."""
+    shown = study_items(plan, study, "curvature")
+    if not shown:
         return None
-    keys = {key for p in probes for key in registry.PROBES[p].settings}
+    keys = {key for p in curvature_probes(study) for key in registry.PROBES[p].settings}
     configs = [plan.runs[run].config for run in study.run_ids]
     settings = [{key: config[key] for key in sorted(keys) if key in config} for config in configs]
     settings = [setting for setting in settings if setting]
-    density = any(config.get("curvature", {}).get("density", {}).get("vectors") for config in configs)
     return {
-        "envelopes": [_envelope(study, p) for p in probes],
-        "beta_vs_curvature": BETA_CURVATURE_FIGURE.format(study=study.name) if probes else None,
-        "summary": CURVATURE_SUMMARY.format(study=study.name) if probes else None,
-        "density": DENSITY_FIGURE.format(study=study.name) if density else None,
-        "density_summary": DENSITY_SUMMARY.format(study=study.name) if density else None,
-        "surface": SURFACE_FIGURE.format(study=study.name) if study.surface else None,
-        "surface_summary": SURFACE_SUMMARY.format(study=study.name) if study.surface else None,
+        "shown": shown,
         "surface_settings": study.surface,
         # each distinct curvature setting of the study's runs (every, tol, max_iter, samples, BatchNorm mode)
         "curvature_settings": list({json.dumps(c, sort_keys=True): c for c in settings}.values()),
     }
+
+
+def interprets(plan: Plan) -> bool:
+    """Section 1.9 is shown where the config names every run its exhibits read (report.<name>)."""
+    return all(plan.report_refs[e.name] for e in in_section("interpretation") if e.name in plan.report_refs)
 
 
 def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
@@ -106,18 +117,14 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
             {
                 "name": s.name,
                 "title": s.title,
-                "table": s.table,
-                "figure": s.figure,
                 "runs": STUDY_RUNS.format(study=s.name),
-                "summary": STUDY_SUMMARY.format(study=s.name),
-                "curves": STUDY_CURVES.format(study=s.name),
-                "envelopes": [_envelope(s, p) for p in s.probes if registry.PROBES[p].section == "study"],
+                "shown": study_items(plan, s, "study"),
                 "curvature": _curvature(plan, s),
             }
             for s in plan.studies.values()
         ],
         "hyperparameters": {
-            "table": HYPERPARAMETERS,
+            **item(EXHIBITS["hyperparameters"]),
             "study": study,
             "variant": variant,
             "run_dir": plan.ref_run_dir("hyperparameters"),
@@ -125,36 +132,39 @@ def report_spec(plan: Plan, config: Mapping) -> dict[str, Any]:
         },
         "interpret": (
             {
-                "architecture": ARCHITECTURE,
-                "filters": FILTERS,
+                "shown": [item(exhibit) for exhibit in in_section("interpretation")],
                 "filters_run": plan.ref_run_dir("filters"),
-                "feature_maps": FEATURE_MAPS,
                 "feature_maps_run": plan.ref_run_dir("feature_maps"),
                 "stage": config["report"]["feature_maps"]["stage"],
             }
-            if plan.interprets
+            if interprets(plan)
             else None
         ),
-        "findings": FINDINGS,
-        "published": PUBLISHED if config["report"]["published"] else None,
+        "findings": EXHIBITS["findings"].file,
+        "published": EXHIBITS["published"].file if config["report"]["published"] else None,
         "sources": config["report"]["sources"],
         "metrics": [f"{run.dir}/{rundir.METRICS}" for run in plan.runs.values()],
         "benchmarks": [rundir.TRAIN_BENCHMARK.format(run=run) for run in plan.runs],
     }
 
 
+def shown_items(spec: Mapping[str, Any]) -> Iterator[dict[str, str]]:
+    """Every exhibit of the spec, in the order of the report's sections (Table 1 first, then by title)."""
+    yield spec["hyperparameters"]
+    sections = [(s["title"], s["shown"]) for s in spec["studies"]]
+    parts = [shown for s in spec["studies"] if s["curvature"] for shown in s["curvature"]["shown"]]
+    if parts:
+        sections.append((TEXT["curvature_section"]["title"], parts))
+    if spec["interpret"]:
+        sections.append((TEXT["interpretation_title"], spec["interpret"]["shown"]))
+    for _, shown in sorted(sections, key=lambda section: natural_key(section[0])):
+        yield from shown
+
+
 def spec_paths(spec: Mapping[str, Any]) -> Iterator[str]:
     """Every file the report reads, from its spec: the report rule's inputs."""
-    for study in spec["studies"]:
-        yield from (study["runs"], study["summary"], study["curves"])
-        yield from (envelope["figure"] for envelope in study["envelopes"])
-        curvature = study["curvature"] or {"envelopes": []}
-        yield from (envelope["figure"] for envelope in curvature["envelopes"])
-        shown = ("beta_vs_curvature", "summary", "density", "density_summary", "surface", "surface_summary")
-        yield from (curvature[key] for key in shown if curvature.get(key))
-    yield spec["hyperparameters"]["table"]
-    if spec["interpret"]:
-        yield from (spec["interpret"][key] for key in ("architecture", "filters", "feature_maps"))
+    yield from (study["runs"] for study in spec["studies"])
+    yield from (shown["file"] for shown in shown_items(spec))
     yield from (spec[key] for key in ("findings", "published", "sources") if spec[key])
     yield from spec["metrics"]
     yield from spec["benchmarks"]

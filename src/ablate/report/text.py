@@ -12,13 +12,11 @@ with TEXT_PATH.open() as _handle:
     TEXT: dict = registry.load_yaml(_handle)
 
 
-def probe_caption(probe: str, study_figure: str) -> str:
-    """The caption of a probe figure of the study whose curves are `study_figure`: its number there (the probe's
-    `figures` in ablate/registry.yaml; none for a study not listed) and, where it is one of the original's
-    figures, what the original shows."""
+def probe_caption(probe: str, number: str) -> str:
+    """The caption of a probe's figure numbered `number` (ablate/exhibits.yaml; "": none) and, where that is one
+    of the original's figures, what the original shows."""
     entry = registry.PROBES[probe]
-    number = entry.figures.get(study_figure)
-    if number is None:
+    if not number:
         return entry.caption
     formats = TEXT["probe_caption"]
     original = number.startswith("Figure ") and entry.published
