@@ -52,7 +52,7 @@ SHARED = ("resnet18", 128, False)  # the (model, batch, probes) of the concurren
 @dataclass(frozen=True)
 class Sizes:
     width: float  # multiplies the models' widths: 1.0 = the study's models
-    images: int  # training images per timed epoch: as many whole batches, 5 to max_steps of them
+    images: int  # training images per timed epoch: as many whole batches, min_steps to max_steps of them
     max_steps: int
     repeats: int
     workers: int  # DataLoader workers of the original's loop
@@ -60,11 +60,16 @@ class Sizes:
     processes: tuple[int, ...]
     process_steps: int
     keys: tuple | None = None  # the (model, batch, probes) pairs measured; None = every pair of the plan
+    min_steps: int = 5  # of a timed epoch
 
 
 FULL = Sizes(1.0, 8192, 1000, 2, 2, 5000, (1, 2, 4, 8), 200)
+# --quick: 5 steps an epoch at batch 128 (the probe run's step 10 probes, as the plan's probe_every: 10 says), and
+# 2 for the processes' ResNet-18: each of the 3 processes pays its start-up, the steps need only time something
 QUICK = Sizes(
-    0.125, 640, 20, 1, 1, 200, (1, 2), 5, (("basic_cnn", 4, False), ("vgg_a_light", 128, False), ("vgg_a", 128, True))
+    *(0.125, 640, 20, 1, 1, 200, (1, 2), 2),
+    keys=(("basic_cnn", 4, False), ("vgg_a_light", 128, False), ("vgg_a", 128, True)),
+    min_steps=2,
 )
 
 
@@ -75,7 +80,7 @@ def key_of(config: dict) -> tuple[str, int, bool]:
 def bench_config(config: dict, sizes: Sizes) -> dict:
     """The run's config on synthetic images, enough whole batches for one timed epoch, at the bench's width."""
     batch = config["batch_size"]
-    steps = min(sizes.max_steps, max(5, sizes.images // batch))
+    steps = min(sizes.max_steps, max(sizes.min_steps, sizes.images // batch))
     dataset = run_config(config["model"], batch, steps, "auto")["dataset"]  # synthetic, batch x steps images
     return {**config, "dataset": {**dataset, "test_samples": sizes.test_images}, "width": config["width"] * sizes.width}
 
