@@ -255,7 +255,7 @@ def test_surface_settings_read_by_name_are_the_schemas():
     keys = set(schema()["$defs"]["study"]["properties"]["surface"]["properties"])
     read = {
         "src/ablate/analysis/run_surface.py": r'settings\["(\w+)"\]',
-        "src/ablate/report/templates/report.html.j2": r"surface_settings\.(\w+)",
+        "src/ablate/report/templates/exhibits.html.j2": r"surface_settings\.(\w+)",
         "bench/projected_cost.py": r'surface\["(\w+)"\]',
     }
     for path, pattern in read.items():
