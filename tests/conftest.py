@@ -93,14 +93,16 @@ def workflow_dir(tmp_path: Path) -> Path:
 SMOKE = ("--configfile", "config/smoke.yaml")
 
 
-# the longest test files after the smoke's (`pytest --durations`): started first, each on a worker of its own
+# the longest test files after the smoke's (`pytest --durations`)
 LONGEST = ("test_edits.py", "test_train.py", "test_grow_workflow.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The smoke workflow's tests first, then the longest files: the smoke fixture is the suite's longest setup
-    (minutes), and with several workers (`-n`, `--dist loadfile`, pyproject.toml's addopts) the rest of the suite
-    runs beside these instead of after them."""
+    """The smoke workflow's tests first, then the longest files. With several workers (`-n`, `--dist loadfile`,
+    pyproject.toml's addopts) xdist hands out files with the most tests first (its loadscope reorder), so this
+    order decides only among files with as many tests. Measured on 2 idle cores on 2026-12-06: handing them out in
+    this order instead (`--no-loadscope-reorder`, the long files first) ran the smoke and the edit matrix at once,
+    two Snakemakes with --cores all, and the suite took 514 s against 439 s."""
     items.sort(key=lambda item: ("smoke" not in item.fixturenames, item.path.name not in LONGEST))
 
 
