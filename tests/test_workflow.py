@@ -109,6 +109,29 @@ def test_the_batch_size_section_names_the_variant_each_published_number_is_compa
     assert not errors and all(url.startswith(("file:", "data:")) for url in requests)
 
 
+def test_curvature_residuals_density_and_finite_surfaces_in_the_smokes_files(smoke):
+    """Section 2.6's files as the smoke writes them: every curvature probe row of steps.csv has both residuals
+    and whether it converged, a run with the probe has density quadratures, and no surface or path holds a NaN."""
+    import pandas as pd
+
+    probed = 0
+    for run in (smoke / "results/runs").iterdir():
+        steps = pd.read_csv(run / "steps.csv") if (run / "steps.csv").stat().st_size else pd.DataFrame()
+        if "curv_lambda_max" not in steps:
+            continue
+        rows = steps.dropna(subset=["curv_lambda_max"])
+        assert len(rows) and rows[["curv_residual_max", "curv_residual_min"]].ge(0).all().all(), run.name
+        assert rows["curv_converged"].isin([0, 1]).all(), run.name
+        assert len(pd.read_csv(run / "density.csv")) > 0, run.name
+        probed += 1
+    assert probed >= 2  # santurkar's VGG-A and VGG-A-BN
+    surfaces = sorted((smoke / "results/analysis").glob("*/surface/*/epoch*/*.csv"))
+    assert {path.name for path in surfaces} == {"grid.csv", "interpolation.csv"}
+    for path in surfaces:
+        values = pd.read_csv(path)[["loss", "accuracy"]]
+        assert values.notna().all().all() and len(values), path
+
+
 def test_nothing_is_scheduled_after_a_complete_run(smoke):
     assert dry_run(smoke) == {}
 
