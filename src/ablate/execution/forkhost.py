@@ -163,7 +163,7 @@ def _accept(conn: socket.socket, key: dict, scripts: Path, children: dict[int, s
     pid = os.fork()
     if pid == 0:
         try:
-            signal.set_wakeup_fd(-1)  # before its socket is closed
+            signal.set_wakeup_fd(-1)  # before its socket is closed: a SIGCHLD after would write to a closed fd
             for handle in [*own, *children.values()]:
                 handle.close()
             _run(request, fds, conn)
@@ -179,8 +179,7 @@ def _accept(conn: socket.socket, key: dict, scripts: Path, children: dict[int, s
 def _run(request: dict, fds: list[int], conn: socket.socket) -> None:
     """In the child: become the client's process (its stdio, directory, environment, umask, argv) and run the
     script, ending as `python script.py` ends."""
-    forkserver._in_child = True
-    signal.set_wakeup_fd(-1)
+    forkserver._in_child = True  # its wakeup fd is unset already (_accept, before the server's sockets close)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
