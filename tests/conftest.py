@@ -93,17 +93,36 @@ def workflow_dir(tmp_path: Path) -> Path:
 SMOKE = ("--configfile", "config/smoke.yaml")
 
 
-# the longest test files after the smoke's (`pytest --durations`)
-LONGEST = ("test_edits.py", "test_train.py", "test_grow_workflow.py")
+# One worker runs these two files, one after the other, the smoke's first: each runs Snakemake with every core, and
+# both at once cost the suite more than they save (docs/performance.md, "The test suite")
+WORKFLOW_RUNS = ("test_workflow.py", "test_edits.py")
+# then the longest files first (`pytest --durations=0`, summed per file), so that the short ones fill the end
+LONGEST = ("test_bench_gpu.py", "test_resume.py", "test_grow_workflow.py", "test_train.py", "test_gpus.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The smoke workflow's tests first, then the longest files. With several workers (`-n`, `--dist loadfile`,
-    pyproject.toml's addopts) xdist hands out files with the most tests first (its loadscope reorder), so this
-    order decides only among files with as many tests. Measured on 2 idle cores on 2026-12-06: handing them out in
-    this order instead (`--no-loadscope-reorder`, the long files first) ran the smoke and the edit matrix at once,
-    two Snakemakes with --cores all, and the suite took 514 s against 439 s."""
-    items.sort(key=lambda item: ("smoke" not in item.fixturenames, item.path.name not in LONGEST))
+    """The order in which the workers get test files (pyproject.toml's addopts: `-n auto --dist loadfile`, and
+    `--no-loadscope-reorder`, which keeps this order instead of xdist's, files with the most tests first)."""
+    items.sort(key=lambda item: (item.path.name not in WORKFLOW_RUNS, "smoke" not in item.fixturenames, rank(item)))
+
+
+def rank(item: pytest.Item) -> int:
+    return LONGEST.index(item.path.name) if item.path.name in LONGEST else len(LONGEST)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, but the files of WORKFLOW_RUNS are one unit of work: one worker's, one after the other."""
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own scheduler for the mode asked for
+    from xdist.scheduler import LoadFileScheduling
+
+    class WorkflowRunsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return "workflow runs" if Path(file).name in WORKFLOW_RUNS else file
+
+    return WorkflowRunsTogether(config, log)
 
 
 @pytest.fixture(scope="session")
