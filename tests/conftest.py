@@ -93,36 +93,30 @@ def workflow_dir(tmp_path: Path) -> Path:
 SMOKE = ("--configfile", "config/smoke.yaml")
 
 
-# One worker runs these two files, one after the other, the smoke's first: each runs Snakemake with every core, and
-# both at once cost the suite more than they save (docs/performance.md, "The test suite")
-WORKFLOW_RUNS = ("test_workflow.py", "test_edits.py")
-# then the longest files first (`pytest --durations=0`, summed per file), so that the short ones fill the end
-LONGEST = ("test_bench_gpu.py", "test_resume.py", "test_grow_workflow.py", "test_train.py", "test_gpus.py")
+# The longest test files, longest first (`pytest --durations=0`, summed per file): the smoke workflow's and the edit
+# matrix, which start at once on two workers, then the rest, so that the short files fill the end on every worker
+# (docs/performance.md, "The test suite")
+LONGEST = (
+    "test_workflow.py",
+    "test_edits.py",
+    "test_bench_gpu.py",
+    "test_grow_workflow.py",
+    "test_forkserver.py",
+    "test_resume.py",
+    "test_gpus.py",
+    "test_train.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The order in which the workers get test files (pyproject.toml's addopts: `-n auto --dist loadfile`, and
-    `--no-loadscope-reorder`, which keeps this order instead of xdist's, files with the most tests first)."""
-    items.sort(key=lambda item: (item.path.name not in WORKFLOW_RUNS, "smoke" not in item.fixturenames, rank(item)))
+    """The order in which xdist's workers get test files (pyproject.toml's addopts: `-n auto --dist loadfile
+    --no-loadscope-reorder`, which keeps this order instead of xdist's, the files with the most tests first); within
+    a file, the smoke's readers first."""
+    items.sort(key=lambda item: (rank(item), "smoke" not in item.fixturenames))
 
 
 def rank(item: pytest.Item) -> int:
     return LONGEST.index(item.path.name) if item.path.name in LONGEST else len(LONGEST)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """`--dist loadfile`, but the files of WORKFLOW_RUNS are one unit of work: one worker's, one after the other."""
-    if config.getvalue("dist") != "loadfile":
-        return None  # xdist's own scheduler for the mode asked for
-    from xdist.scheduler import LoadFileScheduling
-
-    class WorkflowRunsTogether(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            file = super()._split_scope(nodeid)
-            return "workflow runs" if Path(file).name in WORKFLOW_RUNS else file
-
-    return WorkflowRunsTogether(config, log)
 
 
 @pytest.fixture(scope="session")
