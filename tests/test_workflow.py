@@ -9,6 +9,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -112,8 +113,6 @@ def test_the_batch_size_section_names_the_variant_each_published_number_is_compa
 def test_curvature_residuals_density_and_finite_surfaces_in_the_smokes_files(smoke):
     """Section 2.6's files as the smoke writes them: every curvature probe row of steps.csv has both residuals
     and whether it converged, a run with the probe has density quadratures, and no surface or path holds a NaN."""
-    import pandas as pd
-
     probed = 0
     for run in (smoke / "results/runs").iterdir():
         steps = pd.read_csv(run / "steps.csv") if (run / "steps.csv").stat().st_size else pd.DataFrame()
